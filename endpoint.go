@@ -1,6 +1,8 @@
 package hookd
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"net/url"
 	"strings"
 	"time"
@@ -324,4 +326,18 @@ func validHeaderName(s string) bool {
 		}
 	}
 	return true
+}
+
+// SecretPrefix starts every endpoint signing secret (Standard Webhooks form).
+const SecretPrefix = "whsec_"
+
+// NewEndpointSecret returns a new signing secret: SecretPrefix and the
+// standard base64 of 32 random bytes. The standard scheme signs with the
+// decoded bytes; timestamped and hmac sign with the whole string.
+func NewEndpointSecret() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	return SecretPrefix + base64.StdEncoding.EncodeToString(b)
 }
