@@ -1,0 +1,436 @@
+package delivery
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hookd/hookd"
+	"github.com/hookd/hookd/signature"
+)
+
+// Store is what the dispatcher needs of hookd.Store, plus lease renewal.
+type Store interface {
+	ClaimDeliveries(ctx context.Context, c hookd.Claim) ([]*hookd.ClaimedDelivery, error)
+	CompleteDeliveries(ctx context.Context, results []*hookd.DeliveryResult) error
+	ReleaseDeliveries(ctx context.Context, owner string, ids []string, now time.Time) error
+	ExtendLeases(ctx context.Context, owner string, until time.Time) error
+	FindEndpointByID(ctx context.Context, tenantID, id string) (*hookd.Endpoint, error)
+}
+
+// Config configures a Dispatcher. Zero values take the defaults noted.
+type Config struct {
+	Store  Store
+	Logger *slog.Logger
+	Now    func() time.Time // default time.Now
+
+	// NodeID owns the leases this dispatcher takes. Give each running
+	// process its own; a restarted single node may reuse its id, which
+	// releases its old leases at start.
+	NodeID string
+
+	Guard     *Guard        // destination address policy; nil allows everything
+	Client    *http.Client  // overrides the HTTP client built from Guard (tests)
+	UserAgent string        // default "hookd"
+	Workers   int           // attempts in flight across all endpoints; default 512
+	Batch     int           // deliveries per claim; default 256
+	Lease     time.Duration // default 30s; renewed every Lease/3 while held
+	Poll      time.Duration // how often to look for due retries without a wake-up; default 500ms
+	// ResultBatch is the most attempts recorded in one transaction; default 512.
+	ResultBatch int
+}
+
+// Response bodies are kept up to this many bytes per attempt.
+const maxStoredBody = 16 << 10
+
+// Bounds within which a Retry-After answer is honoured.
+const (
+	minRetryAfter = time.Second
+	maxRetryAfter = 24 * time.Hour
+)
+
+// Dispatcher sends deliveries. Create with New, run with Run.
+type Dispatcher struct {
+	cfg    Config
+	log    *slog.Logger
+	now    func() time.Time
+	client *http.Client
+
+	wake    chan struct{}
+	done    chan *task       // attempts that finished, back to the scheduler
+	results chan *hookd.DeliveryResult
+
+	// Owned by the scheduler goroutine.
+	endpoints map[string]*endpointState
+	held      map[string]bool // delivery ids claimed and not yet recorded
+	inflight  int
+	queued    int
+}
+
+type endpointState struct {
+	ep       *hookd.Endpoint
+	signer   *signature.Signer
+	loadedAt time.Time
+	signedAt time.Time // secrets valid at this time went into signer
+	err      error     // the endpoint could not be loaded or its signer built
+	queue    []*hookd.ClaimedDelivery
+	inflight int
+}
+
+type task struct {
+	es     *endpointState
+	cd     *hookd.ClaimedDelivery
+	result *hookd.DeliveryResult
+}
+
+// New returns a Dispatcher with cfg's defaults filled in.
+func New(cfg Config) *Dispatcher {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.NodeID == "" {
+		cfg.NodeID = hookd.NewID("node")
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "hookd"
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 512
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 256
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 30 * time.Second
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 500 * time.Millisecond
+	}
+	if cfg.ResultBatch <= 0 {
+		cfg.ResultBatch = 512
+	}
+	client := cfg.Client
+	if client == nil {
+		client = NewHTTPClient(cfg.Guard, nil)
+	}
+	return &Dispatcher{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		now:       cfg.Now,
+		client:    client,
+		wake:      make(chan struct{}, 1),
+		done:      make(chan *task, cfg.Workers),
+		results:   make(chan *hookd.DeliveryResult, cfg.Workers),
+		endpoints: map[string]*endpointState{},
+		held:      map[string]bool{},
+	}
+}
+
+// NewHTTPClient returns the client deliveries are sent with: the guard is
+// applied to every dialed address, redirects are not followed, and idle
+// connections are kept per host for reuse. resolver may be nil.
+func NewHTTPClient(g *Guard, resolver DNSResolver) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = g.DialContext(resolver)
+	t.MaxIdleConns = 4096
+	t.MaxIdleConnsPerHost = 1024
+	t.IdleConnTimeout = 90 * time.Second
+	t.ResponseHeaderTimeout = 0 // the per-attempt context bounds everything
+	t.Proxy = nil               // a proxy would dial on our behalf and bypass the guard
+	return &http.Client{
+		Transport: t,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// Wake tells the dispatcher new work may be due. It never blocks.
+func (d *Dispatcher) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run claims and sends deliveries until ctx is cancelled. On return every
+// attempt that was in flight has finished and been recorded, and deliveries
+// that were claimed but not started are back in the queue.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	// A restarted node reusing its id frees what its previous life held.
+	if err := d.cfg.Store.ExtendLeases(ctx, d.cfg.NodeID, d.now()); err != nil && ctx.Err() == nil {
+		d.log.Warn("release previous leases", slog.Any("err", err))
+	}
+
+	var recorder sync.WaitGroup
+	recorder.Add(1)
+	go func() {
+		defer recorder.Done()
+		d.record()
+	}()
+
+	// Attempts run with a context that outlives ctx so in-flight requests
+	// finish on shutdown (each is bounded by its endpoint's timeout).
+	attemptCtx, cancelAttempts := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelAttempts()
+
+	poll := time.NewTicker(d.cfg.Poll)
+	defer poll.Stop()
+	renew := time.NewTicker(d.cfg.Lease / 3)
+	defer renew.Stop()
+
+	more := true // the last claim may have left due work behind
+	for ctx.Err() == nil {
+		if more && d.inflight+d.queued < d.cfg.Workers {
+			more = d.claim(ctx)
+			d.start(attemptCtx)
+		}
+		if more && d.inflight+d.queued < d.cfg.Workers {
+			// Keep claiming without waiting, but let finished attempts in.
+			select {
+			case t := <-d.done:
+				d.finish(t)
+				d.start(attemptCtx)
+			default:
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-d.wake:
+			more = true
+		case <-poll.C:
+			more = true
+		case <-renew.C:
+			d.renew(ctx)
+		case t := <-d.done:
+			d.finish(t)
+			d.start(attemptCtx)
+		}
+	}
+
+	d.shutdown()
+	close(d.results)
+	recorder.Wait()
+	return nil
+}
+
+// claim takes a batch of due deliveries into the endpoints' queues and
+// reports whether more may be due.
+func (d *Dispatcher) claim(ctx context.Context) bool {
+	limit := min(d.cfg.Batch, d.cfg.Workers-d.inflight-d.queued)
+	now := d.now()
+	var exclude []string
+	for id, es := range d.endpoints {
+		if len(es.queue) >= queueCap(es) {
+			exclude = append(exclude, id)
+		}
+	}
+	claimed, err := d.cfg.Store.ClaimDeliveries(ctx, hookd.Claim{
+		Owner: d.cfg.NodeID, Now: now, Limit: limit, Lease: d.cfg.Lease, Exclude: exclude,
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Warn("claim deliveries", slog.Any("err", err))
+		}
+		return false
+	}
+	var release []string
+	for _, cd := range claimed {
+		if d.held[cd.ID] {
+			continue // our own lease expired and we re-claimed it: already in hand
+		}
+		es := d.endpoint(ctx, cd, now)
+		if es.err != nil {
+			release = append(release, cd.ID)
+			continue
+		}
+		d.held[cd.ID] = true
+		es.queue = append(es.queue, cd)
+		d.queued++
+	}
+	if len(release) > 0 {
+		if err := d.cfg.Store.ReleaseDeliveries(ctx, d.cfg.NodeID, release, now); err != nil {
+			d.log.Warn("release deliveries", slog.Any("err", err))
+		}
+	}
+	return len(claimed) == limit
+}
+
+// queueCap is how many claimed deliveries an endpoint may have waiting.
+func queueCap(es *endpointState) int {
+	n := 4 * es.ep.MaxInFlight
+	if n < 16 {
+		n = 16
+	}
+	return n
+}
+
+// endpoint returns the endpoint of cd, reloading it when the cached copy is
+// more than a second old so edits, pauses and rotations take effect quickly.
+func (d *Dispatcher) endpoint(ctx context.Context, cd *hookd.ClaimedDelivery, now time.Time) *endpointState {
+	es := d.endpoints[cd.EndpointID]
+	if es != nil && now.Sub(es.loadedAt) < time.Second {
+		return es
+	}
+	ep, err := d.cfg.Store.FindEndpointByID(ctx, cd.TenantID, cd.EndpointID)
+	if es == nil {
+		es = &endpointState{}
+		d.endpoints[cd.EndpointID] = es
+	}
+	es.loadedAt, es.err = now, err
+	if err != nil {
+		d.log.Warn("load endpoint", slog.String("endpoint_id", cd.EndpointID), slog.Any("err", err))
+		return es
+	}
+	if es.ep == nil || !ep.UpdatedAt.Equal(es.ep.UpdatedAt) || secretsChanged(ep, es.signedAt, now) {
+		es.signer, es.err = signature.NewSigner(ep.Signatures, ep.ValidSecrets(now))
+		es.signedAt = now
+		if es.err != nil {
+			d.log.Error("endpoint signer", slog.String("endpoint_id", ep.ID), slog.Any("err", es.err))
+		}
+	}
+	es.ep = ep
+	return es
+}
+
+// secretsChanged reports whether a secret expired between then and now.
+func secretsChanged(ep *hookd.Endpoint, then, now time.Time) bool {
+	for _, s := range ep.Secrets {
+		if s.ExpiresAt != nil && then.Before(*s.ExpiresAt) && !now.Before(*s.ExpiresAt) {
+			return true
+		}
+	}
+	return false
+}
+
+// start launches queued deliveries while slots are free.
+func (d *Dispatcher) start(ctx context.Context) {
+	for _, es := range d.endpoints {
+		for len(es.queue) > 0 && es.inflight < es.ep.MaxInFlight && d.inflight < d.cfg.Workers {
+			cd := es.queue[0]
+			es.queue[0] = nil
+			es.queue = es.queue[1:]
+			es.inflight++
+			d.inflight++
+			d.queued--
+			t := &task{es: es, cd: cd}
+			go func() {
+				t.result = d.attempt(ctx, t.es.ep, t.es.signer, t.cd)
+				d.done <- t
+			}()
+		}
+	}
+}
+
+// finish accounts for a completed attempt and hands its result to the recorder.
+func (d *Dispatcher) finish(t *task) {
+	t.es.inflight--
+	d.inflight--
+	delete(d.held, t.cd.ID)
+	if t.result.DisableReason != "" {
+		t.es.loadedAt = time.Time{} // reload: the store disables it
+	}
+	d.results <- t.result
+}
+
+// renew extends the leases of everything this node holds.
+func (d *Dispatcher) renew(ctx context.Context) {
+	if len(d.held) == 0 {
+		return
+	}
+	if err := d.cfg.Store.ExtendLeases(ctx, d.cfg.NodeID, d.now().Add(d.cfg.Lease)); err != nil && ctx.Err() == nil {
+		d.log.Warn("renew leases", slog.Any("err", err))
+	}
+}
+
+// shutdown releases queued deliveries and waits for in-flight attempts.
+func (d *Dispatcher) shutdown() {
+	var ids []string
+	for _, es := range d.endpoints {
+		for _, cd := range es.queue {
+			ids = append(ids, cd.ID)
+			delete(d.held, cd.ID)
+		}
+		d.queued -= len(es.queue)
+		es.queue = nil
+	}
+	if len(ids) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := d.cfg.Store.ReleaseDeliveries(ctx, d.cfg.NodeID, ids, d.now()); err != nil {
+			d.log.Warn("release deliveries on shutdown", slog.Any("err", err))
+		}
+		cancel()
+	}
+	for d.inflight > 0 {
+		d.finish(<-d.done)
+	}
+}
+
+// record writes results in batches: it takes whatever is waiting, up to
+// ResultBatch, and stores it in one call. A failed write is retried with
+// backoff; if the process dies first, the lease expires and the delivery is
+// sent again (at-least-once).
+func (d *Dispatcher) record() {
+	batch := make([]*hookd.DeliveryResult, 0, d.cfg.ResultBatch)
+	for r := range d.results {
+		batch = append(batch[:0], r)
+	fill:
+		for len(batch) < d.cfg.ResultBatch {
+			select {
+			case r, ok := <-d.results:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		d.store(batch)
+	}
+}
+
+func (d *Dispatcher) store(batch []*hookd.DeliveryResult) {
+	backoff := 100 * time.Millisecond
+	for try := 1; ; try++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := d.cfg.Store.CompleteDeliveries(ctx, batch)
+		cancel()
+		if err == nil {
+			for _, r := range batch {
+				if r.Stale {
+					d.log.Info("stale attempt result dropped", slog.String("delivery_id", r.DeliveryID))
+				}
+			}
+			return
+		}
+		if try == 20 {
+			d.log.Error("record attempts: giving up; leases will expire and the deliveries be retried",
+				slog.Int("count", len(batch)), slog.Any("err", err))
+			return
+		}
+		d.log.Warn("record attempts", slog.Int("count", len(batch)), slog.Any("err", err))
+		time.Sleep(backoff)
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// nextDelay returns the delay before the next attempt after attempts failed
+// ones, with up to 20% jitter, and whether the schedule has one.
+func nextDelay(schedule []hookd.Duration, attempts int) (time.Duration, bool) {
+	if attempts >= len(schedule) {
+		return 0, false
+	}
+	base := time.Duration(schedule[attempts])
+	if base <= 0 {
+		return 0, true
+	}
+	return base + time.Duration(rand.Int64N(int64(base)/5+1)), true
+}
