@@ -60,7 +60,7 @@ type Dispatcher struct {
 	client *http.Client
 
 	wake    chan struct{}
-	done    chan *task       // attempts that finished, back to the scheduler
+	done    chan *task // attempts that finished, back to the scheduler
 	results chan *hookd.DeliveryResult
 
 	// Owned by the scheduler goroutine.
