@@ -1,0 +1,466 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/hookd/hookd"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options configures a Store.
+type Options struct {
+	Now    func() time.Time // default time.Now
+	Logger *slog.Logger
+	// Cipher, when set, seals endpoint secrets before they are written.
+	Cipher hookd.Cipher
+	// MaxGroup is the most write requests committed together; default 256.
+	MaxGroup int
+}
+
+// Store implements hookd.Store on one SQLite file.
+type Store struct {
+	path   string
+	now    func() time.Time
+	log    *slog.Logger
+	cipher hookd.Cipher
+
+	read  *sql.DB
+	write *sql.DB
+	conn  *sql.Conn // the writer's connection, used only by the writer goroutine
+	stmts map[string]*sql.Stmt
+
+	reqs      chan *writeReq
+	maxGroup  int
+	closeOnce sync.Once
+	closed    chan struct{}
+	stopped   chan struct{} // closed when the writer has returned
+	writerWG  sync.WaitGroup
+}
+
+var _ hookd.Store = (*Store)(nil)
+
+// writeReq is one unit of work for the writer; fn runs inside a savepoint.
+type writeReq struct {
+	fn   func(w *writer) error
+	done chan error
+}
+
+// Open opens (creating if needed) the database at path and applies migrations.
+func Open(path string, opts Options) (*Store, error) {
+	if path == "" {
+		return nil, hookd.Errorf(hookd.EINVALID, "A database path is required.")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxGroup <= 0 {
+		opts.MaxGroup = 256
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	pragmas := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=cache_size(-16000)"
+	write, err := sql.Open("sqlite", "file:"+escapePath(abs)+"?"+pragmas+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	s := &Store{
+		path: abs, now: opts.Now, log: opts.Logger, cipher: opts.Cipher,
+		write: write, stmts: map[string]*sql.Stmt{},
+		reqs: make(chan *writeReq, 4096), maxGroup: opts.MaxGroup, closed: make(chan struct{}), stopped: make(chan struct{}),
+	}
+	ctx := context.Background()
+	if s.conn, err = write.Conn(ctx); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open %s: %w", path, translate(err))
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.conn.Close()
+		write.Close()
+		return nil, err
+	}
+	s.read, err = sql.Open("sqlite", "file:"+escapePath(abs)+"?mode=ro&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)")
+	if err != nil {
+		s.conn.Close()
+		write.Close()
+		return nil, err
+	}
+	s.read.SetMaxOpenConns(8)
+	s.read.SetMaxIdleConns(8)
+	s.writerWG.Add(1)
+	go s.writer()
+	return s, nil
+}
+
+func escapePath(p string) string {
+	return (&url.URL{Path: p}).EscapedPath()
+}
+
+// migrate applies the embedded migrations that are not yet recorded.
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	names, err := migrations.ReadDir("migrations")
+	if err != nil {
+		return err
+	}
+	sort.Slice(names, func(i, j int) bool { return names[i].Name() < names[j].Name() })
+	for _, e := range names {
+		var n int
+		if err := s.conn.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE name = ?`, e.Name()).Scan(&n); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		if n > 0 {
+			continue
+		}
+		body, err := migrations.ReadFile("migrations/" + e.Name())
+		if err != nil {
+			return err
+		}
+		tx, err := s.conn.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migrate %s: %w", e.Name(), err)
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate %s: %w", e.Name(), err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)`, e.Name(), s.now().UnixNano()); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate %s: %w", e.Name(), err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate %s: %w", e.Name(), err)
+		}
+	}
+	return nil
+}
+
+// Close waits for queued writes to commit, then closes the database.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.closed) })
+	s.writerWG.Wait()
+	var errs []error
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	if s.conn != nil {
+		errs = append(errs, s.conn.Close())
+	}
+	errs = append(errs, s.write.Close())
+	if s.read != nil {
+		errs = append(errs, s.read.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// errClosed is returned for writes after Close.
+var errClosed = hookd.Errorf(hookd.EUNAVAILABLE, "The database is closed.")
+
+// exec queues fn for the writer and waits for the group it ran in to commit.
+func (s *Store) exec(ctx context.Context, fn func(w *writer) error) error {
+	req := &writeReq{fn: fn, done: make(chan error, 1)}
+	select {
+	case <-s.closed:
+		return errClosed
+	default:
+	}
+	select {
+	case s.reqs <- req:
+	case <-s.closed:
+		return errClosed
+	case <-ctx.Done():
+		return hookd.Errorf(hookd.EUNAVAILABLE, "Request cancelled before it was written.")
+	}
+	// Once queued, the request runs and commits (or fails) as a whole; the
+	// caller waits for the outcome so an acknowledged write is durable.
+	select {
+	case err := <-req.done:
+		return err
+	case <-s.stopped:
+		// The writer drained the queue before stopping; a request that
+		// slipped in after that was never run.
+		select {
+		case err := <-req.done:
+			return err
+		default:
+			return errClosed
+		}
+	}
+}
+
+// writer runs write requests in groups until the store is closed.
+func (s *Store) writer() {
+	defer s.writerWG.Done()
+	defer close(s.stopped)
+	group := make([]*writeReq, 0, s.maxGroup)
+	for {
+		group = group[:0]
+		select {
+		case r := <-s.reqs:
+			group = append(group, r)
+		case <-s.closed:
+			// Commit what was queued before Close, then stop.
+			for {
+				group = group[:0]
+			drain:
+				for len(group) < s.maxGroup {
+					select {
+					case r := <-s.reqs:
+						group = append(group, r)
+					default:
+						break drain
+					}
+				}
+				if len(group) == 0 {
+					return
+				}
+				s.commit(group)
+			}
+		}
+	fill:
+		for len(group) < s.maxGroup {
+			select {
+			case r := <-s.reqs:
+				group = append(group, r)
+			default:
+				break fill
+			}
+		}
+		s.commit(group)
+	}
+}
+
+// commit runs one group in one transaction, each request in a savepoint.
+func (s *Store) commit(group []*writeReq) {
+	ctx := context.Background()
+	w := &writer{s: s, ctx: ctx}
+	errs := make([]error, len(group))
+	if _, err := s.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		s.answer(group, errs, translate(err))
+		return
+	}
+	for i, r := range group {
+		if _, err := s.conn.ExecContext(ctx, "SAVEPOINT req"); err != nil {
+			errs[i] = translate(err)
+			continue
+		}
+		if err := r.fn(w); err != nil {
+			errs[i] = translate(err)
+			if _, rerr := s.conn.ExecContext(ctx, "ROLLBACK TO req"); rerr != nil {
+				s.rollback(group, errs, rerr)
+				return
+			}
+		}
+		if _, err := s.conn.ExecContext(ctx, "RELEASE req"); err != nil {
+			s.rollback(group, errs, err)
+			return
+		}
+	}
+	if _, err := s.conn.ExecContext(ctx, "COMMIT"); err != nil {
+		s.rollback(group, errs, err)
+		return
+	}
+	s.answer(group, errs, nil)
+}
+
+func (s *Store) rollback(group []*writeReq, errs []error, cause error) {
+	if _, err := s.conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+		s.log.Error("sqlite rollback", slog.Any("err", err))
+	}
+	s.log.Error("sqlite group commit failed", slog.Int("requests", len(group)), slog.Any("err", cause))
+	s.answer(group, errs, hookd.Errorf(hookd.EUNAVAILABLE, "The database could not commit; nothing was written."))
+}
+
+func (s *Store) answer(group []*writeReq, errs []error, all error) {
+	for i, r := range group {
+		if all != nil {
+			r.done <- all
+		} else {
+			r.done <- errs[i]
+		}
+	}
+}
+
+// writer is what a write request sees: the transaction of its group.
+type writer struct {
+	s   *Store
+	ctx context.Context
+}
+
+func (w *writer) stmt(query string) (*sql.Stmt, error) {
+	if st, ok := w.s.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := w.s.conn.PrepareContext(w.ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	w.s.stmts[query] = st
+	return st, nil
+}
+
+func (w *writer) Exec(query string, args ...any) (sql.Result, error) {
+	st, err := w.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(w.ctx, args...)
+}
+
+func (w *writer) Query(query string, args ...any) (*sql.Rows, error) {
+	st, err := w.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(w.ctx, args...)
+}
+
+func (w *writer) QueryRow(query string, args ...any) *sql.Row {
+	st, err := w.stmt(query)
+	if err != nil {
+		return w.s.conn.QueryRowContext(w.ctx, query, args...) // surfaces the same error on Scan
+	}
+	return st.QueryRowContext(w.ctx, args...)
+}
+
+// queryer is what read helpers need: the read pool or a writer.
+type queryer interface {
+	QueryRow(query string, args ...any) *sql.Row
+	Query(query string, args ...any) (*sql.Rows, error)
+}
+
+// reader adapts the read pool to queryer for one context.
+type reader struct {
+	db  *sql.DB
+	ctx context.Context
+}
+
+func (r reader) QueryRow(q string, args ...any) *sql.Row {
+	return r.db.QueryRowContext(r.ctx, q, args...)
+}
+func (r reader) Query(q string, args ...any) (*sql.Rows, error) {
+	return r.db.QueryContext(r.ctx, q, args...)
+}
+
+func (s *Store) reader(ctx context.Context) reader { return reader{db: s.read, ctx: ctx} }
+
+// translate maps driver errors to hookd errors.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	var he *hookd.Error
+	if errors.As(err, &he) {
+		return err
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return hookd.Errorf(hookd.ENOTFOUND, "Not found.")
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return hookd.Errorf(hookd.ECONFLICT, "It already exists.")
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return hookd.Errorf(hookd.ENOTFOUND, "Tenant not found.")
+		}
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL,
+			sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
+			return hookd.Errorf(hookd.EUNAVAILABLE, "The database is unavailable.")
+		}
+	}
+	if errors.Is(err, sql.ErrConnDone) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
+		strings.Contains(err.Error(), "database is closed") {
+		return hookd.Errorf(hookd.EUNAVAILABLE, "The database is unavailable.")
+	}
+	return err
+}
+
+// notFound turns sql.ErrNoRows into an ENOTFOUND with a resource message.
+func notFound(err error, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return hookd.Errorf(hookd.ENOTFOUND, "%s not found.", what)
+	}
+	return translate(err)
+}
+
+// Time helpers: INTEGER Unix nanoseconds, NULL for unset.
+func ns(t time.Time) int64 { return t.UnixNano() }
+
+func nsPtr(t *time.Time) any {
+	if t == nil || t.IsZero() {
+		return nil
+	}
+	return t.UnixNano()
+}
+
+func fromNS(v int64) time.Time { return time.Unix(0, v).UTC() }
+
+func fromNullNS(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromNS(v.Int64)
+	return &t
+}
+
+// Cursors are the base64 of the last id of a page.
+func encodeCursor(id string) string { return base64.RawURLEncoding.EncodeToString([]byte(id)) }
+
+func decodeCursor(c string) (string, error) {
+	if c == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return "", hookd.Errorf(hookd.EINVALID, "Invalid cursor.")
+	}
+	return string(b), nil
+}
+
+// page builds the cursor condition and limit of a list query: ids below the
+// cursor, one row more than the page to know whether another page exists.
+func page(p hookd.Page, column string) (cond string, args []any, limit int, err error) {
+	after, err := decodeCursor(p.Cursor)
+	if err != nil {
+		return "", nil, 0, err
+	}
+	if after == "" {
+		return "1=1", nil, p.Size() + 1, nil
+	}
+	return column + " < ?", []any{after}, p.Size() + 1, nil
+}
+
+// nextCursor trims a page fetched with one extra row and returns the cursor.
+func nextCursor[T any](items []T, size int, id func(T) string) ([]T, string) {
+	if len(items) <= size {
+		return items, ""
+	}
+	items = items[:size]
+	return items, encodeCursor(id(items[len(items)-1]))
+}

@@ -1,0 +1,291 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"time"
+
+	"github.com/hookd/hookd"
+)
+
+// ClaimDeliveries leases due deliveries of enabled endpoints, oldest due first.
+func (s *Store) ClaimDeliveries(ctx context.Context, c hookd.Claim) ([]*hookd.ClaimedDelivery, error) {
+	if c.Limit <= 0 {
+		return nil, nil
+	}
+	exclude, err := json.Marshal(orEmpty(c.Exclude))
+	if err != nil {
+		return nil, err
+	}
+	var out []*hookd.ClaimedDelivery
+	err = s.exec(ctx, func(w *writer) error {
+		out = out[:0]
+		leaseEnd := c.Now.Add(c.Lease)
+		rows, err := w.Query(`UPDATE deliveries SET state = 'delivering', lease_owner = ?, next_attempt_at = ?, updated_at = ?
+			WHERE seq IN (
+				SELECT d.seq FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+				WHERE d.state IN ('pending', 'failed', 'delivering') AND d.next_attempt_at <= ?
+				  AND e.state = 'enabled' AND e.deleted_at IS NULL
+				  AND d.endpoint_id NOT IN (SELECT value FROM json_each(?))
+				ORDER BY d.next_attempt_at LIMIT ?)
+			RETURNING `+deliveryColumns,
+			c.Owner, ns(leaseEnd), ns(c.Now), ns(c.Now), string(exclude), c.Limit)
+		if err != nil {
+			return err
+		}
+		list, err := collect(rows, scanDelivery)
+		if err != nil {
+			return err
+		}
+		type eventKey struct{ tenant, id string }
+		payloads := map[eventKey]*hookd.Event{}
+		for _, d := range list {
+			k := eventKey{d.TenantID, d.EventID}
+			ev := payloads[k]
+			if ev == nil {
+				ev, err = scanEvent(w.QueryRow(`SELECT `+eventColumns+` FROM events WHERE tenant_id = ? AND id = ?`, d.TenantID, d.EventID))
+				if err != nil {
+					return err
+				}
+				payloads[k] = ev
+			}
+			out = append(out, &hookd.ClaimedDelivery{Delivery: *d, EventCreatedAt: ev.CreatedAt, Payload: ev.Payload})
+		}
+		return nil
+	})
+	return out, err
+}
+
+const deliveryColumns = `seq, id, tenant_id, event_id, event_type, endpoint_id, state, attempts, next_attempt_at, manual, lease_owner, created_at, updated_at`
+
+func scanDelivery(row interface{ Scan(...any) error }) (*hookd.Delivery, error) {
+	var d hookd.Delivery
+	var state string
+	var next sql.NullInt64
+	var owner sql.NullString
+	var created, updated int64
+	if err := row.Scan(&d.Seq, &d.ID, &d.TenantID, &d.EventID, &d.EventType, &d.EndpointID, &state, &d.Attempts,
+		&next, &d.Manual, &owner, &created, &updated); err != nil {
+		return nil, err
+	}
+	d.State, d.LeaseOwner = hookd.DeliveryState(state), owner.String
+	d.NextAttemptAt, d.CreatedAt, d.UpdatedAt = fromNullNS(next), fromNS(created), fromNS(updated)
+	return &d, nil
+}
+
+// CompleteDeliveries records attempt results in one transaction.
+func (s *Store) CompleteDeliveries(ctx context.Context, results []*hookd.DeliveryResult) error {
+	now := s.now().UTC()
+	stale := make([]bool, len(results))
+	err := s.exec(ctx, func(w *writer) error {
+		type epStat struct {
+			last     *hookd.DeliveryResult
+			reset    bool // a success in this batch: count failures after it
+			failures int
+			disable  string
+		}
+		stats := map[string]*epStat{}
+		var order []string
+		for i, r := range results {
+			stale[i] = false
+			var next any
+			if r.State == hookd.DeliveryFailed {
+				next = ns(r.NextAt)
+			}
+			res, err := w.Exec(`UPDATE deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?, manual = 0,
+					lease_owner = NULL, updated_at = ?
+				WHERE id = ? AND state = 'delivering' AND lease_owner = ?`,
+				string(r.State), next, ns(now), r.DeliveryID, r.Owner)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				stale[i] = true
+				continue
+			}
+			a := &r.Attempt
+			if a.ID == "" {
+				a.ID = hookd.NewID(hookd.PrefixAttempt)
+			}
+			var headers any
+			if len(a.ResponseHeaders) > 0 {
+				b, _ := json.Marshal(a.ResponseHeaders)
+				headers = string(b)
+			}
+			_, err = w.Exec(`INSERT INTO attempts (id, delivery_id, tenant_id, number, trigger, url, started_at, duration_ms,
+					status_code, response_headers, response_body, error, error_class)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				a.ID, r.DeliveryID, r.TenantID, a.Number, a.Trigger, a.URL, ns(a.StartedAt), a.DurationMS,
+				a.StatusCode, headers, a.ResponseBody, a.Error, a.ErrorClass)
+			if err != nil {
+				return err
+			}
+			st := stats[r.EndpointID]
+			if st == nil {
+				st = &epStat{}
+				stats[r.EndpointID] = st
+				order = append(order, r.EndpointID)
+			}
+			st.last = r
+			if r.State == hookd.DeliverySucceeded {
+				st.reset, st.failures = true, 0
+			} else {
+				st.failures++
+			}
+			if r.DisableReason != "" {
+				st.disable = r.DisableReason
+			}
+		}
+		for _, id := range order {
+			st := stats[id]
+			_, err := w.Exec(`UPDATE endpoints SET last_delivery_at = ?, last_status = ?,
+					consecutive_failures = CASE WHEN ? THEN ? ELSE consecutive_failures + ? END
+				WHERE id = ?`,
+				ns(st.last.Attempt.StartedAt), st.last.Attempt.StatusCode, st.reset, st.failures, st.failures, id)
+			if err != nil {
+				return err
+			}
+			if st.disable != "" {
+				_, err := w.Exec(`UPDATE endpoints SET state = 'disabled', state_reason = ?, state_changed_at = ?, updated_at = ?
+					WHERE id = ? AND state != 'disabled'`, st.disable, ns(now), ns(now), id)
+				if err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i, r := range results {
+		r.Stale = stale[i]
+	}
+	return nil
+}
+
+// ReleaseDeliveries returns owner's leased deliveries to the queue, due at now.
+func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []string, now time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return err
+	}
+	return s.exec(ctx, func(w *writer) error {
+		_, err := w.Exec(`UPDATE deliveries SET state = CASE WHEN attempts = 0 THEN 'pending' ELSE 'failed' END,
+				lease_owner = NULL, next_attempt_at = ?, updated_at = ?
+			WHERE id IN (SELECT value FROM json_each(?)) AND state = 'delivering' AND lease_owner = ?`,
+			ns(now), ns(now), string(list), owner)
+		return err
+	})
+}
+
+// ExtendLeases moves the lease expiry of everything owner holds to until.
+// With until at or before now it frees them at once (a restarted node).
+func (s *Store) ExtendLeases(ctx context.Context, owner string, until time.Time) error {
+	return s.exec(ctx, func(w *writer) error {
+		_, err := w.Exec(`UPDATE deliveries SET next_attempt_at = ? WHERE state = 'delivering' AND lease_owner = ?`, ns(until), owner)
+		return err
+	})
+}
+
+// RetryDelivery makes a delivery due now with a manual next attempt.
+func (s *Store) RetryDelivery(ctx context.Context, tenantID, id string, now time.Time) (*hookd.Delivery, error) {
+	var out *hookd.Delivery
+	err := s.exec(ctx, func(w *writer) error {
+		d, err := scanDelivery(w.QueryRow(`SELECT `+deliveryColumns+` FROM deliveries WHERE id = ? AND tenant_id = ?`, id, tenantID))
+		if err != nil {
+			return notFound(err, "Delivery")
+		}
+		switch d.State {
+		case hookd.DeliveryDelivering:
+			return hookd.Errorf(hookd.ECONFLICT, "The delivery is being attempted right now.")
+		case hookd.DeliveryCancelled:
+			return hookd.Errorf(hookd.ECONFLICT, "The delivery was cancelled because its endpoint was deleted.")
+		}
+		state := hookd.DeliveryPending
+		if d.Attempts > 0 {
+			state = hookd.DeliveryFailed
+		}
+		if _, err := w.Exec(`UPDATE deliveries SET state = ?, next_attempt_at = ?, manual = 1, updated_at = ? WHERE seq = ?`,
+			string(state), ns(now), ns(now), d.Seq); err != nil {
+			return err
+		}
+		t := now.UTC()
+		d.State, d.NextAttemptAt, d.Manual, d.UpdatedAt = state, &t, true, t
+		out = d
+		return nil
+	})
+	return out, err
+}
+
+// FindDeliveryByID returns a delivery with its attempt log.
+func (s *Store) FindDeliveryByID(ctx context.Context, tenantID, id string) (*hookd.Delivery, error) {
+	d, err := scanDelivery(s.read.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = ? AND tenant_id = ?`, id, tenantID))
+	if err != nil {
+		return nil, notFound(err, "Delivery")
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT id, delivery_id, number, trigger, url, started_at, duration_ms, status_code,
+			response_headers, response_body, error, error_class
+		FROM attempts WHERE delivery_id = ? ORDER BY number`, id)
+	if err != nil {
+		return nil, translate(err)
+	}
+	d.AttemptLog, err = collect(rows, scanAttempt)
+	if err != nil {
+		return nil, err
+	}
+	if d.AttemptLog == nil {
+		d.AttemptLog = []*hookd.Attempt{}
+	}
+	return d, nil
+}
+
+func scanAttempt(row interface{ Scan(...any) error }) (*hookd.Attempt, error) {
+	var a hookd.Attempt
+	var started int64
+	var headers sql.NullString
+	if err := row.Scan(&a.ID, &a.DeliveryID, &a.Number, &a.Trigger, &a.URL, &started, &a.DurationMS, &a.StatusCode,
+		&headers, &a.ResponseBody, &a.Error, &a.ErrorClass); err != nil {
+		return nil, err
+	}
+	a.StartedAt = fromNS(started)
+	if headers.Valid {
+		_ = json.Unmarshal([]byte(headers.String), &a.ResponseHeaders)
+	}
+	return &a, nil
+}
+
+// FindDeliveries lists a tenant's deliveries, newest first.
+func (s *Store) FindDeliveries(ctx context.Context, f hookd.DeliveryFilter) ([]*hookd.Delivery, string, error) {
+	cond, args, limit, err := page(f.Page, "id")
+	if err != nil {
+		return nil, "", err
+	}
+	args = append([]any{f.TenantID}, args...)
+	if f.EndpointID != "" {
+		cond += ` AND endpoint_id = ?`
+		args = append(args, f.EndpointID)
+	}
+	if f.EventID != "" {
+		cond += ` AND event_id = ?`
+		args = append(args, f.EventID)
+	}
+	if f.State != "" {
+		cond += ` AND state = ?`
+		args = append(args, string(f.State))
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE tenant_id = ? AND `+cond+` ORDER BY id DESC LIMIT ?`, append(args, limit)...)
+	if err != nil {
+		return nil, "", translate(err)
+	}
+	list, err := collect(rows, scanDelivery)
+	if err != nil {
+		return nil, "", err
+	}
+	list, next := nextCursor(list, f.Size(), func(d *hookd.Delivery) string { return d.ID })
+	return list, next, nil
+}

@@ -1,0 +1,139 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+
+	"github.com/hookd/hookd"
+)
+
+// PublishEvents stores events and their deliveries in one transaction.
+func (s *Store) PublishEvents(ctx context.Context, tenantID string, events []*hookd.Event, match hookd.EndpointMatcher) error {
+	if match == nil {
+		match = hookd.MatchSubscribed
+	}
+	now := s.now().UTC()
+	// Work on copies so a failed group leaves the caller's events untouched.
+	out := make([]hookd.Event, len(events))
+	err := s.exec(ctx, func(w *writer) error {
+		var one int
+		if err := w.QueryRow(`SELECT 1 FROM tenants WHERE id = ?`, tenantID).Scan(&one); err != nil {
+			return notFound(err, "Tenant")
+		}
+		endpoints, err := s.liveEndpoints(w, tenantID)
+		if err != nil {
+			return err
+		}
+		byID := map[string]*hookd.Event{}
+		byKey := map[string]*hookd.Event{}
+		for i, in := range events {
+			ev := &out[i]
+			*ev = *in
+			ev.TenantID = tenantID
+			if first := repeatOf(byID, byKey, ev); first != nil {
+				*ev = *first
+				ev.Duplicate = true
+				continue
+			}
+			if first, err := s.findRepeat(w, tenantID, ev); err != nil {
+				return err
+			} else if first != nil {
+				*ev = *first
+				ev.Duplicate = true
+				continue
+			}
+			if ev.ID == "" {
+				ev.ID = hookd.NewID(hookd.PrefixEvent)
+			}
+			if ev.Origin == "" {
+				ev.Origin = hookd.OriginAPI
+			}
+			ev.CreatedAt = now
+			ev.Deliveries = 0
+			for _, ep := range endpoints {
+				if !match(ep, ev) {
+					continue
+				}
+				_, err := w.Exec(`INSERT INTO deliveries (id, tenant_id, event_id, event_type, endpoint_id, state, next_attempt_at, created_at, updated_at)
+					VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)`,
+					hookd.NewID(hookd.PrefixDelivery), tenantID, ev.ID, ev.Type, ep.ID, ns(now), ns(now), ns(now))
+				if err != nil {
+					return err
+				}
+				ev.Deliveries++
+			}
+			var key any
+			if ev.IdempotencyKey != "" {
+				key = ev.IdempotencyKey
+			}
+			_, err := w.Exec(`INSERT INTO events (tenant_id, id, type, payload, idempotency_key, origin, created_at, deliveries)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+				tenantID, ev.ID, ev.Type, []byte(ev.Payload), key, ev.Origin, ns(now), ev.Deliveries)
+			if err != nil {
+				return err
+			}
+			byID[ev.ID] = ev
+			if ev.IdempotencyKey != "" {
+				byKey[ev.IdempotencyKey] = ev
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i := range events {
+		*events[i] = out[i]
+	}
+	return nil
+}
+
+// repeatOf finds an earlier event of the same batch with ev's id or key.
+func repeatOf(byID, byKey map[string]*hookd.Event, ev *hookd.Event) *hookd.Event {
+	if ev.ID != "" && byID[ev.ID] != nil {
+		return byID[ev.ID]
+	}
+	if ev.IdempotencyKey != "" && byKey[ev.IdempotencyKey] != nil {
+		return byKey[ev.IdempotencyKey]
+	}
+	return nil
+}
+
+// findRepeat returns a stored event with ev's id or idempotency key.
+func (s *Store) findRepeat(q queryer, tenantID string, ev *hookd.Event) (*hookd.Event, error) {
+	if ev.ID != "" {
+		first, err := scanEvent(q.QueryRow(`SELECT `+eventColumns+` FROM events WHERE tenant_id = ? AND id = ?`, tenantID, ev.ID))
+		if err == nil || !errors.Is(err, sql.ErrNoRows) {
+			return first, err
+		}
+	}
+	if ev.IdempotencyKey != "" {
+		first, err := scanEvent(q.QueryRow(`SELECT `+eventColumns+` FROM events WHERE tenant_id = ? AND idempotency_key = ?`, tenantID, ev.IdempotencyKey))
+		if err == nil || !errors.Is(err, sql.ErrNoRows) {
+			return first, err
+		}
+	}
+	return nil, nil
+}
+
+const eventColumns = `tenant_id, id, type, payload, idempotency_key, origin, created_at, deliveries`
+
+func scanEvent(row interface{ Scan(...any) error }) (*hookd.Event, error) {
+	var ev hookd.Event
+	var payload []byte
+	var key sql.NullString
+	var created int64
+	if err := row.Scan(&ev.TenantID, &ev.ID, &ev.Type, &payload, &key, &ev.Origin, &created, &ev.Deliveries); err != nil {
+		return nil, err
+	}
+	ev.Payload, ev.IdempotencyKey, ev.CreatedAt = json.RawMessage(payload), key.String, fromNS(created)
+	return &ev, nil
+}
+
+// FindEventByID returns one event with its payload; ENOTFOUND if none.
+func (s *Store) FindEventByID(ctx context.Context, tenantID, id string) (*hookd.Event, error) {
+	ev, err := scanEvent(s.read.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events WHERE tenant_id = ? AND id = ?`, tenantID, id))
+	return ev, notFound(err, "Event")
+}
