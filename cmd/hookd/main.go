@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/hookd/hookd"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".
@@ -50,7 +52,12 @@ func main() {
 	defer stop()
 	env := Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
 	if err := Run(ctx, os.Args[1:], env); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
+		var he *hookd.Error
+		switch {
+		case errors.Is(err, flag.ErrHelp):
+		case errors.As(err, &he):
+			fmt.Fprintf(os.Stderr, "hookd: %s (%s)\n", he.Message, he.Code)
+		default:
 			fmt.Fprintln(os.Stderr, "hookd:", err)
 		}
 		os.Exit(exitCode(err))

@@ -1,0 +1,287 @@
+// Package client is a Go client of hookd's REST API. The CLI and
+// `hookd bench` use it; errors from the server come back as *hookd.Error
+// with the server's code and message, so hookd.ErrorCode works on them.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hookd/hookd"
+)
+
+// Client talks to one hookd server.
+type Client struct {
+	base string
+	key  string
+	http *http.Client
+}
+
+// New returns a client of the server at baseURL (e.g. http://127.0.0.1:8080)
+// authenticating with key.
+func New(baseURL, key string) *Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 256
+	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	return &Client{
+		base: strings.TrimRight(baseURL, "/"),
+		key:  key,
+		http: &http.Client{Transport: t, Timeout: 2 * time.Minute},
+	}
+}
+
+// do sends a request with a JSON body (nil for none) and decodes a JSON
+// answer into out (nil to discard). Non-2xx answers become *hookd.Error.
+func (c *Client) do(ctx context.Context, method, path string, header http.Header, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, c.base+path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		var e struct {
+			Error struct{ Code, Message string }
+		}
+		if json.Unmarshal(data, &e) == nil && e.Error.Code != "" {
+			return &hookd.Error{Code: e.Error.Code, Message: e.Error.Message}
+		}
+		return fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
+	}
+	if out == nil || resp.StatusCode == http.StatusNoContent {
+		return nil
+	}
+	if raw, ok := out.(*json.RawMessage); ok {
+		*raw = data
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+	}
+	return nil
+}
+
+func tenantPath(tenant string, parts ...string) string {
+	p := "/v1/tenants/" + url.PathEscape(tenant)
+	for _, s := range parts {
+		p += "/" + url.PathEscape(s)
+	}
+	return p
+}
+
+// List is one page of a list answer.
+type List[T any] struct {
+	Data       []T    `json:"data"`
+	NextCursor string `json:"next_cursor"`
+}
+
+// Ready reports whether the server answers /readyz with 200.
+func (c *Client) Ready(ctx context.Context) error {
+	return c.do(ctx, http.MethodGet, "/readyz", nil, nil, nil)
+}
+
+// CreateEventType adds an event type to a tenant's catalog.
+func (c *Client) CreateEventType(ctx context.Context, tenant string, t *hookd.EventType) (*hookd.EventType, error) {
+	var out hookd.EventType
+	in := map[string]any{"name": t.Name, "description": t.Description}
+	if len(t.Schema) > 0 {
+		in["schema"] = t.Schema
+	}
+	if len(t.Example) > 0 {
+		in["example"] = t.Example
+	}
+	return &out, c.do(ctx, http.MethodPost, tenantPath(tenant, "event-types"), nil, in, &out)
+}
+
+// ListEventTypes returns one page of a tenant's catalog.
+func (c *Client) ListEventTypes(ctx context.Context, tenant string, p hookd.Page) (*List[*hookd.EventType], error) {
+	var out List[*hookd.EventType]
+	return &out, c.do(ctx, http.MethodGet, tenantPath(tenant, "event-types")+pageQuery(p, nil), nil, nil, &out)
+}
+
+// CreateEndpoint creates an endpoint and returns it with its secret, which
+// the server shows only this once. Set e.Secrets[0].Value to supply a secret.
+func (c *Client) CreateEndpoint(ctx context.Context, tenant string, e *hookd.Endpoint) (*hookd.Endpoint, string, error) {
+	in := map[string]any{"url": e.URL, "events": e.Events}
+	if e.Name != "" {
+		in["name"] = e.Name
+	}
+	if e.Description != "" {
+		in["description"] = e.Description
+	}
+	if len(e.Headers) > 0 {
+		in["headers"] = e.Headers
+	}
+	if len(e.Signatures) > 0 {
+		in["signatures"] = e.Signatures
+	}
+	if e.Timeout > 0 {
+		in["timeout"] = e.Timeout
+	}
+	if len(e.RetrySchedule) > 0 {
+		in["retry_schedule"] = e.RetrySchedule
+	}
+	if e.MaxInFlight > 0 {
+		in["max_in_flight"] = e.MaxInFlight
+	}
+	if len(e.Secrets) > 0 && e.Secrets[0].Value != "" {
+		in["secret"] = e.Secrets[0].Value
+	}
+	var out struct {
+		hookd.Endpoint
+		Secret string `json:"secret"`
+	}
+	if err := c.do(ctx, http.MethodPost, tenantPath(tenant, "endpoints"), nil, in, &out); err != nil {
+		return nil, "", err
+	}
+	return &out.Endpoint, out.Secret, nil
+}
+
+// ListEndpoints returns one page of a tenant's endpoints.
+func (c *Client) ListEndpoints(ctx context.Context, tenant string, p hookd.Page) (*List[*hookd.Endpoint], error) {
+	var out List[*hookd.Endpoint]
+	return &out, c.do(ctx, http.MethodGet, tenantPath(tenant, "endpoints")+pageQuery(p, nil), nil, nil, &out)
+}
+
+// GetEndpoint returns one endpoint (never its secret).
+func (c *Client) GetEndpoint(ctx context.Context, tenant, id string) (*hookd.Endpoint, error) {
+	var out hookd.Endpoint
+	return &out, c.do(ctx, http.MethodGet, tenantPath(tenant, "endpoints", id), nil, nil, &out)
+}
+
+// UpdateEndpoint changes the set fields of upd.
+func (c *Client) UpdateEndpoint(ctx context.Context, tenant, id string, upd hookd.EndpointUpdate) (*hookd.Endpoint, error) {
+	var out hookd.Endpoint
+	return &out, c.do(ctx, http.MethodPatch, tenantPath(tenant, "endpoints", id), nil, upd, &out)
+}
+
+// DeleteEndpoint deletes an endpoint; its unfinished deliveries are cancelled.
+func (c *Client) DeleteEndpoint(ctx context.Context, tenant, id string) error {
+	return c.do(ctx, http.MethodDelete, tenantPath(tenant, "endpoints", id), nil, nil, nil)
+}
+
+// PublishResult is the server's answer for one published event.
+type PublishResult struct {
+	ID         string    `json:"id"`
+	Type       string    `json:"type"`
+	Deliveries int       `json:"deliveries"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// Publish publishes one event. A non-empty idempotencyKey makes a repeat
+// return the first result.
+func (c *Client) Publish(ctx context.Context, tenant, typ string, data json.RawMessage, idempotencyKey string) (*PublishResult, error) {
+	var h http.Header
+	if idempotencyKey != "" {
+		h = http.Header{"Idempotency-Key": {idempotencyKey}}
+	}
+	var out PublishResult
+	return &out, c.do(ctx, http.MethodPost, tenantPath(tenant, "events"), h, map[string]any{"type": typ, "data": data}, &out)
+}
+
+// BatchEvent is one event of PublishBatch.
+type BatchEvent struct {
+	ID             string          `json:"id,omitempty"`
+	Type           string          `json:"type"`
+	Data           json.RawMessage `json:"data"`
+	IdempotencyKey string          `json:"idempotency_key,omitempty"`
+}
+
+// PublishBatch publishes up to 1000 events at once, all or nothing, and
+// returns their results in order.
+func (c *Client) PublishBatch(ctx context.Context, tenant string, events []BatchEvent) ([]PublishResult, error) {
+	var out struct {
+		Data []PublishResult `json:"data"`
+	}
+	err := c.do(ctx, http.MethodPost, tenantPath(tenant, "events", "batch"), nil, map[string]any{"events": events}, &out)
+	return out.Data, err
+}
+
+// GetEvent returns one event with its data.
+func (c *Client) GetEvent(ctx context.Context, tenant, id string) (*hookd.Event, error) {
+	var out hookd.Event
+	return &out, c.do(ctx, http.MethodGet, tenantPath(tenant, "events", id), nil, nil, &out)
+}
+
+// ListDeliveries returns one page of deliveries matching f (TenantID is ignored).
+func (c *Client) ListDeliveries(ctx context.Context, tenant string, f hookd.DeliveryFilter) (*List[*hookd.Delivery], error) {
+	q := url.Values{}
+	if f.EndpointID != "" {
+		q.Set("endpoint_id", f.EndpointID)
+	}
+	if f.EventID != "" {
+		q.Set("event_id", f.EventID)
+	}
+	if f.State != "" {
+		q.Set("state", string(f.State))
+	}
+	var out List[*hookd.Delivery]
+	return &out, c.do(ctx, http.MethodGet, tenantPath(tenant, "deliveries")+pageQuery(f.Page, q), nil, nil, &out)
+}
+
+// GetDelivery returns a delivery with its attempt log.
+func (c *Client) GetDelivery(ctx context.Context, tenant, id string) (*hookd.Delivery, error) {
+	var out hookd.Delivery
+	return &out, c.do(ctx, http.MethodGet, tenantPath(tenant, "deliveries", id), nil, nil, &out)
+}
+
+// RetryDelivery makes a delivery due now; the attempt is logged as manual.
+func (c *Client) RetryDelivery(ctx context.Context, tenant, id string) (*hookd.Delivery, error) {
+	var out hookd.Delivery
+	return &out, c.do(ctx, http.MethodPost, tenantPath(tenant, "deliveries", id, "retry"), nil, nil, &out)
+}
+
+// Raw performs a request and returns the answer's JSON as is (for --json output).
+func (c *Client) Raw(ctx context.Context, method, path string, body any) (json.RawMessage, error) {
+	var out json.RawMessage
+	return out, c.do(ctx, method, path, nil, body, &out)
+}
+
+func pageQuery(p hookd.Page, q url.Values) string {
+	if q == nil {
+		q = url.Values{}
+	}
+	if p.Cursor != "" {
+		q.Set("cursor", p.Cursor)
+	}
+	if p.Limit > 0 {
+		q.Set("limit", fmt.Sprint(p.Limit))
+	}
+	if len(q) == 0 {
+		return ""
+	}
+	return "?" + q.Encode()
+}

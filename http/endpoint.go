@@ -1,0 +1,151 @@
+package http
+
+import (
+	"encoding/base64"
+	"net/http"
+	"strings"
+
+	"github.com/hookd/hookd"
+)
+
+// endpointInput is the body of endpoint create.
+type endpointInput struct {
+	Name          string            `json:"name"`
+	Description   string            `json:"description"`
+	URL           string            `json:"url"`
+	Events        []string          `json:"events"`
+	Headers       map[string]string `json:"headers"`
+	Signatures    []hookd.Signature `json:"signatures"`
+	Timeout       hookd.Duration    `json:"timeout"`
+	RetrySchedule []hookd.Duration  `json:"retry_schedule"`
+	MaxInFlight   int               `json:"max_in_flight"`
+	Secret        string            `json:"secret"`
+}
+
+// endpointWithSecret is the create response: the only one carrying the secret.
+type endpointWithSecret struct {
+	*hookd.Endpoint
+	Secret string `json:"secret"`
+}
+
+// ValidateSecret checks a caller-supplied signing secret: whsec_ followed by
+// the base64 of 24 to 64 bytes.
+func ValidateSecret(secret string) error {
+	b64, ok := strings.CutPrefix(secret, hookd.SecretPrefix)
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if !ok || err != nil || len(raw) < 24 || len(raw) > 64 {
+		return hookd.Errorf(hookd.EINVALID, "A secret must be whsec_ followed by the base64 of 24 to 64 random bytes.")
+	}
+	return nil
+}
+
+func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request) error {
+	tenant, err := s.tenant(r, write)
+	if err != nil {
+		return err
+	}
+	var in endpointInput
+	if err := decode(w, r, maxSmallBody, &in); err != nil {
+		return err
+	}
+	secret := in.Secret
+	if secret == "" {
+		secret = hookd.NewEndpointSecret()
+	} else if err := ValidateSecret(secret); err != nil {
+		return err
+	}
+	ep := &hookd.Endpoint{
+		TenantID: tenant, Name: in.Name, Description: in.Description, URL: in.URL, Events: in.Events,
+		Headers: in.Headers, Signatures: in.Signatures, Timeout: in.Timeout, RetrySchedule: in.RetrySchedule,
+		MaxInFlight: in.MaxInFlight, Secrets: []hookd.Secret{{Value: secret, CreatedAt: s.now().UTC()}},
+	}
+	ep.SetDefaults()
+	if err := ep.Validate(s.cfg.AllowInsecure); err != nil {
+		return err
+	}
+	if err := s.cfg.Store.CreateEndpoint(r.Context(), ep); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, endpointWithSecret{Endpoint: ep, Secret: secret})
+	return nil
+}
+
+func (s *Server) listEndpoints(w http.ResponseWriter, r *http.Request) error {
+	tenant, err := s.tenant(r, read)
+	if err != nil {
+		return err
+	}
+	p, err := pageOf(r)
+	if err != nil {
+		return err
+	}
+	f := hookd.EndpointFilter{TenantID: tenant, Page: p}
+	if v := r.URL.Query().Get("state"); v != "" {
+		st := hookd.EndpointState(v)
+		if st != hookd.EndpointEnabled && st != hookd.EndpointPaused && st != hookd.EndpointDisabled {
+			return hookd.Errorf(hookd.EINVALID, "state must be enabled, paused or disabled.")
+		}
+		f.State = &st
+	}
+	items, next, err := s.cfg.Store.FindEndpoints(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	writeList(w, items, next)
+	return nil
+}
+
+func (s *Server) getEndpoint(w http.ResponseWriter, r *http.Request) error {
+	tenant, err := s.tenant(r, read)
+	if err != nil {
+		return err
+	}
+	ep, err := s.cfg.Store.FindEndpointByID(r.Context(), tenant, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ep)
+	return nil
+}
+
+func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request) error {
+	tenant, err := s.tenant(r, write)
+	if err != nil {
+		return err
+	}
+	var upd hookd.EndpointUpdate
+	if err := decode(w, r, maxSmallBody, &upd); err != nil {
+		return err
+	}
+	current, err := s.cfg.Store.FindEndpointByID(r.Context(), tenant, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	merged := *current
+	upd.Apply(&merged)
+	merged.SetDefaults()
+	if err := merged.Validate(s.cfg.AllowInsecure); err != nil {
+		return err
+	}
+	// Store the defaulted values (e.g. a signature's default header).
+	upd.Signatures, upd.Events, upd.Headers = &merged.Signatures, &merged.Events, &merged.Headers
+	upd.Timeout, upd.RetrySchedule, upd.MaxInFlight = &merged.Timeout, &merged.RetrySchedule, &merged.MaxInFlight
+	ep, err := s.cfg.Store.UpdateEndpoint(r.Context(), tenant, current.ID, upd)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ep)
+	return nil
+}
+
+func (s *Server) deleteEndpoint(w http.ResponseWriter, r *http.Request) error {
+	tenant, err := s.tenant(r, write)
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Store.DeleteEndpoint(r.Context(), tenant, r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
