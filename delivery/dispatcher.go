@@ -68,6 +68,21 @@ type Dispatcher struct {
 	held      map[string]bool // delivery ids claimed and not yet recorded
 	inflight  int
 	queued    int
+	claiming  int // the limit of the claim in progress, 0 when none
+	claims    chan claimResult
+	// unrecorded counts finished attempts whose results are not yet stored;
+	// they still count against maxHeld, so a slow database slows claiming.
+	unrecorded int
+	recorded   chan []string // ids the recorder has stored
+	stopping   chan struct{}
+}
+
+// claimResult is the outcome of a claim run off the scheduler goroutine.
+type claimResult struct {
+	limit   int
+	now     time.Time
+	claimed []*hookd.ClaimedDelivery
+	err     error
 }
 
 type endpointState struct {
@@ -125,10 +140,13 @@ func New(cfg Config) *Dispatcher {
 		now:       cfg.Now,
 		client:    client,
 		wake:      make(chan struct{}, 1),
-		done:      make(chan *task, cfg.Workers),
-		results:   make(chan *hookd.DeliveryResult, cfg.Workers),
+		done:      make(chan *task, cfg.Workers+2*cfg.Batch),
+		results:   make(chan *hookd.DeliveryResult, cfg.Workers+2*cfg.Batch),
 		endpoints: map[string]*endpointState{},
 		held:      map[string]bool{},
+		claims:    make(chan claimResult, 1),
+		recorded:  make(chan []string, 64),
+		stopping:  make(chan struct{}),
 	}
 }
 
@@ -187,19 +205,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 	more := true // the last claim may have left due work behind
 	for ctx.Err() == nil {
-		if more && d.inflight+d.queued < d.cfg.Workers {
-			more = d.claim(ctx)
-			d.start(attemptCtx)
-		}
-		if more && d.inflight+d.queued < d.cfg.Workers {
-			// Keep claiming without waiting, but let finished attempts in.
-			select {
-			case t := <-d.done:
-				d.finish(t)
-				d.start(attemptCtx)
-			default:
-			}
-			continue
+		if more && d.claiming == 0 && d.room() >= d.claimMin() {
+			d.claim(ctx)
 		}
 		select {
 		case <-ctx.Done():
@@ -209,44 +216,104 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			more = true
 		case <-renew.C:
 			d.renew(ctx)
+		case r := <-d.claims:
+			more = d.accept(ctx, r)
+			d.start(attemptCtx)
 		case t := <-d.done:
 			d.finish(t)
-			d.start(attemptCtx)
+			d.drain(attemptCtx)
+		case ids := <-d.recorded:
+			d.forget(ids)
 		}
 	}
+	if d.claiming > 0 {
+		d.accept(ctx, <-d.claims) // queue what it took; shutdown releases it
+	}
 
+	close(d.stopping) // the scheduler no longer reads d.recorded
 	d.shutdown()
 	close(d.results)
 	recorder.Wait()
 	return nil
 }
 
-// claim takes a batch of due deliveries into the endpoints' queues and
-// reports whether more may be due.
-func (d *Dispatcher) claim(ctx context.Context) bool {
-	limit := min(d.cfg.Batch, d.cfg.Workers-d.inflight-d.queued)
+// maxHeld is how many deliveries the node holds at once, in flight or queued.
+func (d *Dispatcher) maxHeld() int { return d.cfg.Workers + 2*d.cfg.Batch }
+
+// room is how many more deliveries the node may claim.
+func (d *Dispatcher) room() int {
+	return d.maxHeld() - d.inflight - d.queued - d.claiming - d.unrecorded
+}
+
+// forget drops deliveries whose results are stored.
+func (d *Dispatcher) forget(ids []string) {
+	for _, id := range ids {
+		delete(d.held, id)
+	}
+	d.unrecorded -= len(ids)
+}
+
+// claimMin is the least room worth a claim: claiming one delivery per freed
+// slot would cost a transaction per delivery, so wait for a quarter batch,
+// unless the node is idle.
+func (d *Dispatcher) claimMin() int {
+	if d.inflight+d.queued == 0 {
+		return 1
+	}
+	return max(1, d.cfg.Batch/4)
+}
+
+// drain accounts for every attempt that has finished, without waiting.
+func (d *Dispatcher) drain(ctx context.Context) {
+	for {
+		select {
+		case t := <-d.done:
+			d.finish(t)
+		default:
+			d.start(ctx)
+			return
+		}
+	}
+}
+
+// claim starts taking a batch of due deliveries in the background, so the
+// scheduler keeps finishing and starting attempts while the claim commits.
+func (d *Dispatcher) claim(ctx context.Context) {
+	limit := min(d.cfg.Batch, d.room())
 	now := d.now()
 	var exclude []string
 	for id, es := range d.endpoints {
-		if len(es.queue) >= queueCap(es) {
+		if es.ep != nil && len(es.queue) >= queueCap(es) {
 			exclude = append(exclude, id)
 		}
 	}
-	claimed, err := d.cfg.Store.ClaimDeliveries(ctx, hookd.Claim{
-		Owner: d.cfg.NodeID, Now: now, Limit: limit, Lease: d.cfg.Lease, Exclude: exclude,
-	})
-	if err != nil {
+	d.claiming = limit
+	go func() {
+		claimed, err := d.cfg.Store.ClaimDeliveries(ctx, hookd.Claim{
+			Owner: d.cfg.NodeID, Now: now, Limit: limit, Lease: d.cfg.Lease, Exclude: exclude,
+		})
+		d.claims <- claimResult{limit: limit, now: now, claimed: claimed, err: err}
+	}()
+}
+
+// accept queues claimed deliveries on their endpoints and reports whether
+// more may be due.
+func (d *Dispatcher) accept(ctx context.Context, r claimResult) bool {
+	d.claiming = 0
+	d.log.Debug("claim", slog.Int("limit", r.limit), slog.Int("claimed", len(r.claimed)),
+		slog.Duration("took", d.now().Sub(r.now)), slog.Int("inflight", d.inflight), slog.Int("queued", d.queued))
+	if r.err != nil {
 		if ctx.Err() == nil {
-			d.log.Warn("claim deliveries", slog.Any("err", err))
+			d.log.Warn("claim deliveries", slog.Any("err", r.err))
 		}
 		return false
 	}
 	var release []string
-	for _, cd := range claimed {
+	for _, cd := range r.claimed {
 		if d.held[cd.ID] {
 			continue // our own lease expired and we re-claimed it: already in hand
 		}
-		es := d.endpoint(ctx, cd, now)
+		es := d.endpoint(ctx, cd, r.now)
 		if es.err != nil {
 			release = append(release, cd.ID)
 			continue
@@ -256,11 +323,11 @@ func (d *Dispatcher) claim(ctx context.Context) bool {
 		d.queued++
 	}
 	if len(release) > 0 {
-		if err := d.cfg.Store.ReleaseDeliveries(ctx, d.cfg.NodeID, release, now); err != nil {
+		if err := d.cfg.Store.ReleaseDeliveries(context.WithoutCancel(ctx), d.cfg.NodeID, release, r.now); err != nil {
 			d.log.Warn("release deliveries", slog.Any("err", err))
 		}
 	}
-	return len(claimed) == limit
+	return len(r.claimed) == r.limit
 }
 
 // queueCap is how many claimed deliveries an endpoint may have waiting.
@@ -333,7 +400,7 @@ func (d *Dispatcher) start(ctx context.Context) {
 func (d *Dispatcher) finish(t *task) {
 	t.es.inflight--
 	d.inflight--
-	delete(d.held, t.cd.ID)
+	d.unrecorded++
 	if t.result.DisableReason != "" {
 		t.es.loadedAt = time.Time{} // reload: the store disables it
 	}
@@ -394,6 +461,14 @@ func (d *Dispatcher) record() {
 			}
 		}
 		d.store(batch)
+		ids := make([]string, len(batch))
+		for i, r := range batch {
+			ids[i] = r.DeliveryID
+		}
+		select {
+		case d.recorded <- ids:
+		case <-d.stopping:
+		}
 	}
 }
 
@@ -401,8 +476,10 @@ func (d *Dispatcher) store(batch []*hookd.DeliveryResult) {
 	backoff := 100 * time.Millisecond
 	for try := 1; ; try++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		began := time.Now()
 		err := d.cfg.Store.CompleteDeliveries(ctx, batch)
 		cancel()
+		d.log.Debug("record", slog.Int("results", len(batch)), slog.Duration("took", time.Since(began)))
 		if err == nil {
 			for _, r := range batch {
 				if r.Stale {

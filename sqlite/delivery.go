@@ -87,23 +87,47 @@ func (s *Store) CompleteDeliveries(ctx context.Context, results []*hookd.Deliver
 		}
 		stats := map[string]*epStat{}
 		var order []string
+		// One statement moves every delivery whose lease is still held;
+		// RETURNING tells which, the rest are stale.
+		rows := make([]completion, len(results))
 		for i, r := range results {
-			stale[i] = false
-			var next any
+			rows[i] = completion{ID: r.DeliveryID, Owner: r.Owner, State: string(r.State)}
 			if r.State == hookd.DeliveryFailed {
-				next = ns(r.NextAt)
+				next := ns(r.NextAt)
+				rows[i].Next = &next
 			}
-			res, err := w.Exec(`UPDATE deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?, manual = 0,
-					lease_owner = NULL, updated_at = ?
-				WHERE id = ? AND state = 'delivering' AND lease_owner = ?`,
-				string(r.State), next, ns(now), r.DeliveryID, r.Owner)
-			if err != nil {
+		}
+		list, err := json.Marshal(rows)
+		if err != nil {
+			return err
+		}
+		q, err := w.Query(`UPDATE deliveries SET state = json_extract(j.value, '$.s'), attempts = attempts + 1,
+				next_attempt_at = json_extract(j.value, '$.n'), manual = 0, lease_owner = NULL, updated_at = ?
+			FROM json_each(?) j
+			WHERE deliveries.id = json_extract(j.value, '$.id') AND deliveries.state = 'delivering'
+			  AND deliveries.lease_owner = json_extract(j.value, '$.o')
+			RETURNING deliveries.id`, ns(now), string(list))
+		if err != nil {
+			return err
+		}
+		applied := map[string]bool{}
+		for q.Next() {
+			var id string
+			if err := q.Scan(&id); err != nil {
+				q.Close()
 				return err
 			}
-			if n, _ := res.RowsAffected(); n == 0 {
+			applied[id] = true
+		}
+		if err := q.Close(); err != nil {
+			return err
+		}
+		for i, r := range results {
+			if !applied[r.DeliveryID] {
 				stale[i] = true
 				continue
 			}
+			stale[i] = false
 			a := &r.Attempt
 			if a.ID == "" {
 				a.ID = hookd.NewID(hookd.PrefixAttempt)
@@ -288,4 +312,12 @@ func (s *Store) FindDeliveries(ctx context.Context, f hookd.DeliveryFilter) ([]*
 	}
 	list, next := nextCursor(list, f.Size(), func(d *hookd.Delivery) string { return d.ID })
 	return list, next, nil
+}
+
+// completion is one delivery's new state, as CompleteDeliveries sends it to SQLite.
+type completion struct {
+	ID    string `json:"id"`
+	Owner string `json:"o"`
+	State string `json:"s"`
+	Next  *int64 `json:"n"`
 }

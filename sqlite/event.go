@@ -26,6 +26,7 @@ func (s *Store) PublishEvents(ctx context.Context, tenantID string, events []*ho
 		if err != nil {
 			return err
 		}
+		var targets []fanout
 		byID := map[string]*hookd.Event{}
 		byKey := map[string]*hookd.Event{}
 		for i, in := range events {
@@ -51,18 +52,25 @@ func (s *Store) PublishEvents(ctx context.Context, tenantID string, events []*ho
 				ev.Origin = hookd.OriginAPI
 			}
 			ev.CreatedAt = now
-			ev.Deliveries = 0
+			targets = targets[:0]
 			for _, ep := range endpoints {
-				if !match(ep, ev) {
-					continue
+				if match(ep, ev) {
+					targets = append(targets, fanout{Endpoint: ep.ID, ID: hookd.NewID(hookd.PrefixDelivery)})
 				}
-				_, err := w.Exec(`INSERT INTO deliveries (id, tenant_id, event_id, event_type, endpoint_id, state, next_attempt_at, created_at, updated_at)
-					VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)`,
-					hookd.NewID(hookd.PrefixDelivery), tenantID, ev.ID, ev.Type, ep.ID, ns(now), ns(now), ns(now))
+			}
+			ev.Deliveries = len(targets)
+			if len(targets) > 0 {
+				// One statement for the event's whole fan-out.
+				list, err := json.Marshal(targets)
 				if err != nil {
 					return err
 				}
-				ev.Deliveries++
+				_, err = w.Exec(`INSERT INTO deliveries (id, tenant_id, event_id, event_type, endpoint_id, state, next_attempt_at, created_at, updated_at)
+					SELECT json_extract(j.value, '$.d'), ?, ?, ?, json_extract(j.value, '$.e'), 'pending', ?, ?, ? FROM json_each(?) j`,
+					tenantID, ev.ID, ev.Type, ns(now), ns(now), ns(now), string(list))
+				if err != nil {
+					return err
+				}
 			}
 			var key any
 			if ev.IdempotencyKey != "" {
@@ -136,4 +144,10 @@ func scanEvent(row interface{ Scan(...any) error }) (*hookd.Event, error) {
 func (s *Store) FindEventByID(ctx context.Context, tenantID, id string) (*hookd.Event, error) {
 	ev, err := scanEvent(s.read.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events WHERE tenant_id = ? AND id = ?`, tenantID, id))
 	return ev, notFound(err, "Event")
+}
+
+// fanout is one delivery to create: its endpoint and id.
+type fanout struct {
+	Endpoint string `json:"e"`
+	ID       string `json:"d"`
 }

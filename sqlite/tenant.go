@@ -91,7 +91,7 @@ func (s *Store) DeleteTenant(ctx context.Context, id string) error {
 		}
 		// Tables without foreign keys (kept lean for the hot path).
 		for _, q := range []string{
-			`DELETE FROM attempts WHERE tenant_id = ?`,
+			`DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE tenant_id = ?)`,
 			`DELETE FROM deliveries WHERE tenant_id = ?`,
 		} {
 			if _, err := w.Exec(q, id); err != nil {

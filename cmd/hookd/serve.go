@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +28,8 @@ type ServeConfig struct {
 	Lease    time.Duration
 	LogLevel string
 	LogJSON  bool
+	// DebugAddr, when set, serves net/http/pprof there (keep it on loopback).
+	DebugAddr string
 }
 
 // Server is a running hookd: store, API and dispatcher. Tests build one with
@@ -56,6 +59,7 @@ func parseServeFlags(args []string, env Env) (ServeConfig, error) {
 	fs.DurationVar(&c.Lease, "lease", leaseDefault, "how long a claimed delivery is held before another node may take it (HOOKD_LEASE)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr(env, "HOOKD_LOG_LEVEL", "info"), "debug, info, warn or error (HOOKD_LOG_LEVEL)")
 	fs.BoolVar(&c.LogJSON, "log-json", envOr(env, "HOOKD_LOG_FORMAT", "") == "json", "log as JSON lines (HOOKD_LOG_FORMAT=json)")
+	fs.StringVar(&c.DebugAddr, "debug-addr", envOr(env, "HOOKD_DEBUG_ADDR", ""), "serve Go profiling (pprof) on this address, e.g. 127.0.0.1:6060 (HOOKD_DEBUG_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -193,6 +197,20 @@ func (s *Server) bootstrap(ctx context.Context, env Env) error {
 func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("hookd serving", slog.String("addr", s.Addr()), slog.String("db", s.cfg.DB),
 		slog.Bool("dev", s.cfg.Dev), slog.String("version", version))
+
+	if s.cfg.DebugAddr != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		dbg := &http.Server{Addr: s.cfg.DebugAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := dbg.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Warn("debug listener", slog.Any("err", err))
+			}
+		}()
+		defer dbg.Close()
+	}
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -89,7 +89,6 @@ CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE state IN ('pen
 CREATE INDEX deliveries_tenant ON deliveries (tenant_id, id);
 CREATE INDEX deliveries_endpoint ON deliveries (endpoint_id, id);
 CREATE INDEX deliveries_event ON deliveries (tenant_id, event_id);
-CREATE INDEX deliveries_lease ON deliveries (lease_owner) WHERE state = 'delivering';
 
 CREATE TABLE attempts (
     id               TEXT PRIMARY KEY,
@@ -107,4 +106,3 @@ CREATE TABLE attempts (
     error_class      TEXT NOT NULL
 );
 CREATE INDEX attempts_delivery ON attempts (delivery_id, number);
-CREATE INDEX attempts_tenant ON attempts (tenant_id);
