@@ -167,7 +167,15 @@ func (s *Server) getDelivery(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, d)
+	log := d.AttemptLog
+	if log == nil {
+		log = []*hookd.Attempt{}
+	}
+	// The detail view always carries the attempt log, empty or not.
+	writeJSON(w, http.StatusOK, struct {
+		*hookd.Delivery
+		AttemptLog []*hookd.Attempt `json:"attempt_log"`
+	}{d, log})
 	return nil
 }
 
