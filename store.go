@@ -104,10 +104,11 @@ type DeliveryStore interface {
 	CompleteDeliveries(ctx context.Context, results []*DeliveryResult) error
 	// ReleaseDeliveries returns leased deliveries of owner to the queue, due at now.
 	ReleaseDeliveries(ctx context.Context, owner string, ids []string, now time.Time) error
-	// ExtendLeases sets the lease expiry of every delivery owner holds to
-	// until: a renewal while work is in flight, or (until <= now) an
-	// immediate release by a restarted node that reuses its id.
-	ExtendLeases(ctx context.Context, owner string, until time.Time) error
+	// ExtendLeases sets the lease expiry of the given deliveries that owner
+	// still holds to until (a renewal while work is in flight). With nil ids
+	// it applies to everything owner holds; with until <= now that frees them
+	// at once (a restarted node that reuses its id).
+	ExtendLeases(ctx context.Context, owner string, ids []string, until time.Time) error
 	// RetryDelivery makes a delivery due at now with its next attempt marked
 	// manual; ECONFLICT if it is being delivered or was cancelled.
 	RetryDelivery(ctx context.Context, tenantID, id string, now time.Time) (*Delivery, error)

@@ -17,7 +17,7 @@ type Store interface {
 	ClaimDeliveries(ctx context.Context, c hookd.Claim) ([]*hookd.ClaimedDelivery, error)
 	CompleteDeliveries(ctx context.Context, results []*hookd.DeliveryResult) error
 	ReleaseDeliveries(ctx context.Context, owner string, ids []string, now time.Time) error
-	ExtendLeases(ctx context.Context, owner string, until time.Time) error
+	ExtendLeases(ctx context.Context, owner string, ids []string, until time.Time) error
 	FindEndpointByID(ctx context.Context, tenantID, id string) (*hookd.Endpoint, error)
 }
 
@@ -182,7 +182,7 @@ func (d *Dispatcher) Wake() {
 // that were claimed but not started are back in the queue.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	// A restarted node reusing its id frees what its previous life held.
-	if err := d.cfg.Store.ExtendLeases(ctx, d.cfg.NodeID, d.now()); err != nil && ctx.Err() == nil {
+	if err := d.cfg.Store.ExtendLeases(ctx, d.cfg.NodeID, nil, d.now()); err != nil && ctx.Err() == nil {
 		d.log.Warn("release previous leases", slog.Any("err", err))
 	}
 
@@ -412,7 +412,11 @@ func (d *Dispatcher) renew(ctx context.Context) {
 	if len(d.held) == 0 {
 		return
 	}
-	if err := d.cfg.Store.ExtendLeases(ctx, d.cfg.NodeID, d.now().Add(d.cfg.Lease)); err != nil && ctx.Err() == nil {
+	ids := make([]string, 0, len(d.held))
+	for id := range d.held {
+		ids = append(ids, id)
+	}
+	if err := d.cfg.Store.ExtendLeases(ctx, d.cfg.NodeID, ids, d.now().Add(d.cfg.Lease)); err != nil && ctx.Err() == nil {
 		d.log.Warn("renew leases", slog.Any("err", err))
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -52,6 +53,11 @@ type Store struct {
 	closed    chan struct{}
 	stopped   chan struct{} // closed when the writer has returned
 	writerWG  sync.WaitGroup
+
+	// Writer statistics, for Stats.
+	busyNanos atomic.Int64
+	groups    atomic.Int64
+	requests  atomic.Int64
 }
 
 var _ hookd.Store = (*Store)(nil)
@@ -254,8 +260,26 @@ func (s *Store) writer() {
 	}
 }
 
+// WriterStats describes the writer since Open.
+type WriterStats struct {
+	Busy     time.Duration // time spent running groups
+	Groups   int64         // transactions committed or rolled back
+	Requests int64         // write requests run
+}
+
+// Stats returns the writer's statistics.
+func (s *Store) Stats() WriterStats {
+	return WriterStats{Busy: time.Duration(s.busyNanos.Load()), Groups: s.groups.Load(), Requests: s.requests.Load()}
+}
+
 // commit runs one group in one transaction, each request in a savepoint.
 func (s *Store) commit(group []*writeReq) {
+	began := time.Now()
+	defer func() {
+		s.busyNanos.Add(int64(time.Since(began)))
+		s.groups.Add(1)
+		s.requests.Add(int64(len(group)))
+	}()
 	ctx := context.Background()
 	w := &writer{s: s, ctx: ctx}
 	errs := make([]error, len(group))
@@ -264,18 +288,18 @@ func (s *Store) commit(group []*writeReq) {
 		return
 	}
 	for i, r := range group {
-		if _, err := s.conn.ExecContext(ctx, "SAVEPOINT req"); err != nil {
+		if _, err := w.Exec("SAVEPOINT req"); err != nil {
 			errs[i] = translate(err)
 			continue
 		}
 		if err := r.fn(w); err != nil {
 			errs[i] = translate(err)
-			if _, rerr := s.conn.ExecContext(ctx, "ROLLBACK TO req"); rerr != nil {
+			if _, rerr := w.Exec("ROLLBACK TO req"); rerr != nil {
 				s.rollback(group, errs, rerr)
 				return
 			}
 		}
-		if _, err := s.conn.ExecContext(ctx, "RELEASE req"); err != nil {
+		if _, err := w.Exec("RELEASE req"); err != nil {
 			s.rollback(group, errs, err)
 			return
 		}

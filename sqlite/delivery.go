@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/hookd/hookd"
@@ -38,22 +39,30 @@ func (s *Store) ClaimDeliveries(ctx context.Context, c hookd.Claim) ([]*hookd.Cl
 		if err != nil {
 			return err
 		}
-		type eventKey struct{ tenant, id string }
-		payloads := map[eventKey]*hookd.Event{}
 		for _, d := range list {
-			k := eventKey{d.TenantID, d.EventID}
-			ev := payloads[k]
-			if ev == nil {
-				ev, err = scanEvent(w.QueryRow(`SELECT `+eventColumns+` FROM events WHERE tenant_id = ? AND id = ?`, d.TenantID, d.EventID))
-				if err != nil {
-					return err
-				}
-				payloads[k] = ev
-			}
-			out = append(out, &hookd.ClaimedDelivery{Delivery: *d, EventCreatedAt: ev.CreatedAt, Payload: ev.Payload})
+			out = append(out, &hookd.ClaimedDelivery{Delivery: *d})
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	// Payloads never change: read them outside the writer.
+	type eventKey struct{ tenant, id string }
+	events := map[eventKey]*hookd.Event{}
+	for _, cd := range out {
+		k := eventKey{cd.TenantID, cd.EventID}
+		ev := events[k]
+		if ev == nil {
+			ev, err = scanEvent(s.read.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events WHERE tenant_id = ? AND id = ?`, cd.TenantID, cd.EventID))
+			if err != nil {
+				// The deliveries are leased; their lease expires and they are claimed again.
+				return nil, fmt.Errorf("claim: read event %s: %w", cd.EventID, translate(err))
+			}
+			events[k] = ev
+		}
+		cd.EventCreatedAt, cd.Payload = ev.CreatedAt, ev.Payload
+	}
 	return out, err
 }
 
@@ -207,11 +216,27 @@ func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []strin
 	})
 }
 
-// ExtendLeases moves the lease expiry of everything owner holds to until.
-// With until at or before now it frees them at once (a restarted node).
-func (s *Store) ExtendLeases(ctx context.Context, owner string, until time.Time) error {
+// ExtendLeases moves the lease expiry of owner's deliveries (all of them
+// when ids is nil) to until.
+func (s *Store) ExtendLeases(ctx context.Context, owner string, ids []string, until time.Time) error {
+	if ids == nil {
+		// Rare (a node's start): scan the due index, which holds every leased row.
+		return s.exec(ctx, func(w *writer) error {
+			_, err := w.Exec(`UPDATE deliveries SET next_attempt_at = ?
+				WHERE state IN ('pending', 'failed', 'delivering') AND state = 'delivering' AND lease_owner = ?`, ns(until), owner)
+			return err
+		})
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return err
+	}
 	return s.exec(ctx, func(w *writer) error {
-		_, err := w.Exec(`UPDATE deliveries SET next_attempt_at = ? WHERE state = 'delivering' AND lease_owner = ?`, ns(until), owner)
+		_, err := w.Exec(`UPDATE deliveries SET next_attempt_at = ?
+			WHERE id IN (SELECT value FROM json_each(?)) AND state = 'delivering' AND lease_owner = ?`, ns(until), string(list), owner)
 		return err
 	})
 }
@@ -254,7 +279,7 @@ func (s *Store) FindDeliveryByID(ctx context.Context, tenantID, id string) (*hoo
 	}
 	rows, err := s.read.QueryContext(ctx, `SELECT id, delivery_id, number, trigger, url, started_at, duration_ms, status_code,
 			response_headers, response_body, error, error_class
-		FROM attempts WHERE delivery_id = ? ORDER BY number`, id)
+		FROM attempts WHERE delivery_id = ? ORDER BY number`, d.ID)
 	if err != nil {
 		return nil, translate(err)
 	}

@@ -252,14 +252,20 @@ func testReleaseAndExtend(t *testing.T, s hookd.Store) {
 		t.Fatalf("state = %s", d.State)
 	}
 	// Renewal keeps the lease past its first expiry...
-	must(t, s.ExtendLeases(ctx, "n1", now.Add(90*time.Second)))
+	must(t, s.ExtendLeases(ctx, "n1", []string{got[1].ID}, now.Add(90*time.Second)))
 	for _, cd := range claim(t, s, "n4", now.Add(60*time.Second), 10) {
 		if cd.ID == got[1].ID {
 			t.Fatal("a renewed lease was taken")
 		}
 	}
 	// ...and extending to now frees at once (a restarted node).
-	must(t, s.ExtendLeases(ctx, "n1", now))
+	must(t, s.ExtendLeases(ctx, "n2", []string{got[1].ID}, now)) // not n2's: no effect
+	for _, cd := range claim(t, s, "n5", now, 10) {
+		if cd.ID == got[1].ID {
+			t.Fatal("another owner's ExtendLeases changed a lease")
+		}
+	}
+	must(t, s.ExtendLeases(ctx, "n1", nil, now))
 	if c := claim(t, s, "n5", now, 10); len(c) != 1 || c[0].ID != got[1].ID {
 		t.Fatalf("ExtendLeases(now) did not free the lease: %+v", c)
 	}

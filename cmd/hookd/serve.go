@@ -214,6 +214,9 @@ func (s *Server) Run(ctx context.Context) error {
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if st, ok := s.store.(interface{ Stats() sqlite.WriterStats }); ok && s.log.Enabled(ctx, slog.LevelDebug) {
+		go logWriterStats(runCtx, s.log, st.Stats)
+	}
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
 
@@ -251,5 +254,24 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	default:
 		return nil
+	}
+}
+
+// logWriterStats logs, every five seconds, how busy the SQLite writer was.
+func logWriterStats(ctx context.Context, log *slog.Logger, stats func() sqlite.WriterStats) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	prev, at := stats(), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			cur := stats()
+			log.Debug("sqlite writer",
+				slog.Float64("busy", float64(cur.Busy-prev.Busy)/float64(now.Sub(at))),
+				slog.Int64("groups", cur.Groups-prev.Groups), slog.Int64("requests", cur.Requests-prev.Requests))
+			prev, at = cur, now
+		}
 	}
 }

@@ -90,11 +90,12 @@ CREATE INDEX deliveries_tenant ON deliveries (tenant_id, id);
 CREATE INDEX deliveries_endpoint ON deliveries (endpoint_id, id);
 CREATE INDEX deliveries_event ON deliveries (tenant_id, event_id);
 
+-- Keyed by delivery and number: one B-tree insert per attempt.
 CREATE TABLE attempts (
-    id               TEXT PRIMARY KEY,
     delivery_id      TEXT NOT NULL,
-    tenant_id        TEXT NOT NULL,
     number           INTEGER NOT NULL,
+    id               TEXT NOT NULL,
+    tenant_id        TEXT NOT NULL,
     trigger          TEXT NOT NULL,
     url              TEXT NOT NULL,
     started_at       INTEGER NOT NULL,
@@ -103,6 +104,6 @@ CREATE TABLE attempts (
     response_headers TEXT,
     response_body    TEXT NOT NULL,
     error            TEXT NOT NULL,
-    error_class      TEXT NOT NULL
-);
-CREATE INDEX attempts_delivery ON attempts (delivery_id, number);
+    error_class      TEXT NOT NULL,
+    PRIMARY KEY (delivery_id, number)
+) WITHOUT ROWID;
