@@ -3,6 +3,7 @@ package hookd
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"strings"
 	"sync"
 	"time"
 )
@@ -69,4 +70,46 @@ func appendBase32(dst []byte, b [16]byte) []byte {
 		hi >>= 5
 	}
 	return append(dst, buf[:]...)
+}
+
+// NewSeqID returns an ID like NewID whose last 64 bits are seq, so a store
+// that allocates sequence numbers itself can find the row from the ID alone
+// (SeqOfID) without an index on the ID. IDs made this way sort by time.
+func NewSeqID(prefix string, seq int64) string {
+	var b [16]byte
+	ms := uint64(time.Now().UnixMilli())
+	binary.BigEndian.PutUint16(b[0:2], uint16(ms>>32))
+	binary.BigEndian.PutUint32(b[2:6], uint32(ms))
+	_, _ = rand.Read(b[6:8])
+	binary.BigEndian.PutUint64(b[8:16], uint64(seq))
+	out := make([]byte, 0, len(prefix)+27)
+	out = append(out, prefix...)
+	out = append(out, '_')
+	return string(appendBase32(out, b))
+}
+
+// SeqOfID returns the sequence number encoded in an ID made by NewSeqID
+// with the given prefix; ok is false for anything else.
+func SeqOfID(prefix, id string) (seq int64, ok bool) {
+	rest, found := strings.CutPrefix(id, prefix+"_")
+	if !found || len(rest) != 26 {
+		return 0, false
+	}
+	var lo uint64
+	// The last 64 bits span the last 13 characters minus one leading bit:
+	// decode the last 13 characters (65 bits) and drop the top bit.
+	for i := 13; i < 26; i++ {
+		v := strings.IndexByte(idAlphabet, rest[i])
+		if v < 0 {
+			return 0, false
+		}
+		lo = lo<<5 | uint64(v)
+	}
+	for i := 0; i < 13; i++ {
+		if strings.IndexByte(idAlphabet, rest[i]) < 0 {
+			return 0, false
+		}
+	}
+	s := int64(lo)
+	return s, s > 0
 }

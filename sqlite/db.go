@@ -54,6 +54,9 @@ type Store struct {
 	stopped   chan struct{} // closed when the writer has returned
 	writerWG  sync.WaitGroup
 
+	// nextSeq is the next delivery seq; only the writer goroutine uses it.
+	nextSeq int64
+
 	// Writer statistics, for Stats.
 	busyNanos atomic.Int64
 	groups    atomic.Int64
@@ -106,6 +109,11 @@ func Open(path string, opts Options) (*Store, error) {
 		s.conn.Close()
 		write.Close()
 		return nil, err
+	}
+	if err := s.conn.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) + 1 FROM deliveries`).Scan(&s.nextSeq); err != nil {
+		s.conn.Close()
+		write.Close()
+		return nil, fmt.Errorf("open %s: %w", path, translate(err))
 	}
 	s.read, err = sql.Open("sqlite", "file:"+escapePath(abs)+"?mode=ro&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)")
 	if err != nil {

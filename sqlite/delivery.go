@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/hookd/hookd"
@@ -100,7 +102,8 @@ func (s *Store) CompleteDeliveries(ctx context.Context, results []*hookd.Deliver
 		// RETURNING tells which, the rest are stale.
 		rows := make([]completion, len(results))
 		for i, r := range results {
-			rows[i] = completion{ID: r.DeliveryID, Owner: r.Owner, State: string(r.State)}
+			seq, _ := hookd.SeqOfID(hookd.PrefixDelivery, r.DeliveryID)
+			rows[i] = completion{Seq: seq, Owner: r.Owner, State: string(r.State)}
 			if r.State == hookd.DeliveryFailed {
 				next := ns(r.NextAt)
 				rows[i].Next = &next
@@ -113,7 +116,7 @@ func (s *Store) CompleteDeliveries(ctx context.Context, results []*hookd.Deliver
 		q, err := w.Query(`UPDATE deliveries SET state = json_extract(j.value, '$.s'), attempts = attempts + 1,
 				next_attempt_at = json_extract(j.value, '$.n'), manual = 0, lease_owner = NULL, updated_at = ?
 			FROM json_each(?) j
-			WHERE deliveries.id = json_extract(j.value, '$.id') AND deliveries.state = 'delivering'
+			WHERE deliveries.seq = json_extract(j.value, '$.q') AND deliveries.state = 'delivering'
 			  AND deliveries.lease_owner = json_extract(j.value, '$.o')
 			RETURNING deliveries.id`, ns(now), string(list))
 		if err != nil {
@@ -203,14 +206,14 @@ func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []strin
 	if len(ids) == 0 {
 		return nil
 	}
-	list, err := json.Marshal(ids)
+	list, err := json.Marshal(seqsOf(ids))
 	if err != nil {
 		return err
 	}
 	return s.exec(ctx, func(w *writer) error {
 		_, err := w.Exec(`UPDATE deliveries SET state = CASE WHEN attempts = 0 THEN 'pending' ELSE 'failed' END,
 				lease_owner = NULL, next_attempt_at = ?, updated_at = ?
-			WHERE id IN (SELECT value FROM json_each(?)) AND state = 'delivering' AND lease_owner = ?`,
+			WHERE seq IN (SELECT value FROM json_each(?)) AND state = 'delivering' AND lease_owner = ?`,
 			ns(now), ns(now), string(list), owner)
 		return err
 	})
@@ -230,13 +233,13 @@ func (s *Store) ExtendLeases(ctx context.Context, owner string, ids []string, un
 	if len(ids) == 0 {
 		return nil
 	}
-	list, err := json.Marshal(ids)
+	list, err := json.Marshal(seqsOf(ids))
 	if err != nil {
 		return err
 	}
 	return s.exec(ctx, func(w *writer) error {
 		_, err := w.Exec(`UPDATE deliveries SET next_attempt_at = ?
-			WHERE id IN (SELECT value FROM json_each(?)) AND state = 'delivering' AND lease_owner = ?`, ns(until), string(list), owner)
+			WHERE seq IN (SELECT value FROM json_each(?)) AND state = 'delivering' AND lease_owner = ?`, ns(until), string(list), owner)
 		return err
 	})
 }
@@ -245,9 +248,9 @@ func (s *Store) ExtendLeases(ctx context.Context, owner string, ids []string, un
 func (s *Store) RetryDelivery(ctx context.Context, tenantID, id string, now time.Time) (*hookd.Delivery, error) {
 	var out *hookd.Delivery
 	err := s.exec(ctx, func(w *writer) error {
-		d, err := scanDelivery(w.QueryRow(`SELECT `+deliveryColumns+` FROM deliveries WHERE id = ? AND tenant_id = ?`, id, tenantID))
+		d, err := findDelivery(w, tenantID, id)
 		if err != nil {
-			return notFound(err, "Delivery")
+			return err
 		}
 		switch d.State {
 		case hookd.DeliveryDelivering:
@@ -273,9 +276,9 @@ func (s *Store) RetryDelivery(ctx context.Context, tenantID, id string, now time
 
 // FindDeliveryByID returns a delivery with its attempt log.
 func (s *Store) FindDeliveryByID(ctx context.Context, tenantID, id string) (*hookd.Delivery, error) {
-	d, err := scanDelivery(s.read.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = ? AND tenant_id = ?`, id, tenantID))
+	d, err := findDelivery(s.reader(ctx), tenantID, id)
 	if err != nil {
-		return nil, notFound(err, "Delivery")
+		return nil, err
 	}
 	rows, err := s.read.QueryContext(ctx, `SELECT id, delivery_id, number, trigger, url, started_at, duration_ms, status_code,
 			response_headers, response_body, error, error_class
@@ -310,24 +313,41 @@ func scanAttempt(row interface{ Scan(...any) error }) (*hookd.Attempt, error) {
 
 // FindDeliveries lists a tenant's deliveries, newest first.
 func (s *Store) FindDeliveries(ctx context.Context, f hookd.DeliveryFilter) ([]*hookd.Delivery, string, error) {
-	cond, args, limit, err := page(f.Page, "id")
-	if err != nil {
-		return nil, "", err
+	cond, args := "tenant_id = ?", []any{f.TenantID}
+	if f.Cursor != "" {
+		after, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		seq, err := strconv.ParseInt(after, 10, 64)
+		if err != nil {
+			return nil, "", hookd.Errorf(hookd.EINVALID, "Invalid cursor.")
+		}
+		cond += ` AND seq < ?`
+		args = append(args, seq)
 	}
-	args = append([]any{f.TenantID}, args...)
 	if f.EndpointID != "" {
 		cond += ` AND endpoint_id = ?`
 		args = append(args, f.EndpointID)
 	}
 	if f.EventID != "" {
-		cond += ` AND event_id = ?`
-		args = append(args, f.EventID)
+		// An event's deliveries have consecutive seqs, recorded on the event.
+		var first sql.NullInt64
+		var n int64
+		err := s.read.QueryRowContext(ctx, `SELECT first_seq, deliveries FROM events WHERE tenant_id = ? AND id = ?`, f.TenantID, f.EventID).Scan(&first, &n)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && !first.Valid) {
+			return []*hookd.Delivery{}, "", nil
+		} else if err != nil {
+			return nil, "", translate(err)
+		}
+		cond += ` AND seq BETWEEN ? AND ? AND event_id = ?`
+		args = append(args, first.Int64, first.Int64+n-1, f.EventID)
 	}
 	if f.State != "" {
 		cond += ` AND state = ?`
 		args = append(args, string(f.State))
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE tenant_id = ? AND `+cond+` ORDER BY id DESC LIMIT ?`, append(args, limit)...)
+	rows, err := s.read.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE `+cond+` ORDER BY seq DESC LIMIT ?`, append(args, f.Size()+1)...)
 	if err != nil {
 		return nil, "", translate(err)
 	}
@@ -335,13 +355,34 @@ func (s *Store) FindDeliveries(ctx context.Context, f hookd.DeliveryFilter) ([]*
 	if err != nil {
 		return nil, "", err
 	}
-	list, next := nextCursor(list, f.Size(), func(d *hookd.Delivery) string { return d.ID })
+	list, next := nextCursor(list, f.Size(), func(d *hookd.Delivery) string { return strconv.FormatInt(d.Seq, 10) })
 	return list, next, nil
+}
+
+// findDelivery looks a delivery up by the seq its id encodes.
+func findDelivery(q queryer, tenantID, id string) (*hookd.Delivery, error) {
+	seq, ok := hookd.SeqOfID(hookd.PrefixDelivery, id)
+	if !ok {
+		return nil, hookd.Errorf(hookd.ENOTFOUND, "Delivery not found.")
+	}
+	d, err := scanDelivery(q.QueryRow(`SELECT `+deliveryColumns+` FROM deliveries WHERE seq = ? AND id = ? AND tenant_id = ?`, seq, id, tenantID))
+	return d, notFound(err, "Delivery")
+}
+
+// seqsOf returns the seqs encoded in delivery ids, skipping malformed ones.
+func seqsOf(ids []string) []int64 {
+	out := make([]int64, 0, len(ids))
+	for _, id := range ids {
+		if seq, ok := hookd.SeqOfID(hookd.PrefixDelivery, id); ok {
+			out = append(out, seq)
+		}
+	}
+	return out
 }
 
 // completion is one delivery's new state, as CompleteDeliveries sends it to SQLite.
 type completion struct {
-	ID    string `json:"id"`
+	Seq   int64  `json:"q"`
 	Owner string `json:"o"`
 	State string `json:"s"`
 	Next  *int64 `json:"n"`

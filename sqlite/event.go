@@ -55,7 +55,9 @@ func (s *Store) PublishEvents(ctx context.Context, tenantID string, events []*ho
 			targets = targets[:0]
 			for _, ep := range endpoints {
 				if match(ep, ev) {
-					targets = append(targets, fanout{Endpoint: ep.ID, ID: hookd.NewID(hookd.PrefixDelivery)})
+					seq := s.nextSeq
+					s.nextSeq++
+					targets = append(targets, fanout{Endpoint: ep.ID, Seq: seq, ID: hookd.NewSeqID(hookd.PrefixDelivery, seq)})
 				}
 			}
 			ev.Deliveries = len(targets)
@@ -65,8 +67,9 @@ func (s *Store) PublishEvents(ctx context.Context, tenantID string, events []*ho
 				if err != nil {
 					return err
 				}
-				_, err = w.Exec(`INSERT INTO deliveries (id, tenant_id, event_id, event_type, endpoint_id, state, next_attempt_at, created_at, updated_at)
-					SELECT json_extract(j.value, '$.d'), ?, ?, ?, json_extract(j.value, '$.e'), 'pending', ?, ?, ? FROM json_each(?) j`,
+				_, err = w.Exec(`INSERT INTO deliveries (seq, id, tenant_id, event_id, event_type, endpoint_id, state, next_attempt_at, created_at, updated_at)
+					SELECT json_extract(j.value, '$.q'), json_extract(j.value, '$.d'), ?, ?, ?, json_extract(j.value, '$.e'), 'pending', ?, ?, ?
+					FROM json_each(?) j`,
 					tenantID, ev.ID, ev.Type, ns(now), ns(now), ns(now), string(list))
 				if err != nil {
 					return err
@@ -76,9 +79,13 @@ func (s *Store) PublishEvents(ctx context.Context, tenantID string, events []*ho
 			if ev.IdempotencyKey != "" {
 				key = ev.IdempotencyKey
 			}
-			_, err := w.Exec(`INSERT INTO events (tenant_id, id, type, payload, idempotency_key, origin, created_at, deliveries)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-				tenantID, ev.ID, ev.Type, []byte(ev.Payload), key, ev.Origin, ns(now), ev.Deliveries)
+			var firstSeq any
+			if len(targets) > 0 {
+				firstSeq = targets[0].Seq
+			}
+			_, err := w.Exec(`INSERT INTO events (tenant_id, id, type, payload, idempotency_key, origin, created_at, deliveries, first_seq)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				tenantID, ev.ID, ev.Type, []byte(ev.Payload), key, ev.Origin, ns(now), ev.Deliveries, firstSeq)
 			if err != nil {
 				return err
 			}
@@ -149,5 +156,6 @@ func (s *Store) FindEventByID(ctx context.Context, tenantID, id string) (*hookd.
 // fanout is one delivery to create: its endpoint and id.
 type fanout struct {
 	Endpoint string `json:"e"`
+	Seq      int64  `json:"q"`
 	ID       string `json:"d"`
 }

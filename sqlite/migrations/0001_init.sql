@@ -65,14 +65,16 @@ CREATE TABLE events (
     origin          TEXT NOT NULL,
     created_at      INTEGER NOT NULL,
     deliveries      INTEGER NOT NULL,
+    first_seq       INTEGER, -- the event's deliveries are seq first_seq .. first_seq+deliveries-1
     PRIMARY KEY (tenant_id, id)
 );
 CREATE UNIQUE INDEX events_idempotency ON events (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
 
--- seq is the rowid: creation order, and per endpoint the FIFO position.
+-- seq is the rowid: creation order, and per endpoint the FIFO position. The
+-- store allocates it and encodes it in id (hookd.NewSeqID), so id needs no index.
 CREATE TABLE deliveries (
     seq             INTEGER PRIMARY KEY,
-    id              TEXT NOT NULL UNIQUE,
+    id              TEXT NOT NULL,
     tenant_id       TEXT NOT NULL,
     event_id        TEXT NOT NULL,
     event_type      TEXT NOT NULL,
@@ -86,9 +88,8 @@ CREATE TABLE deliveries (
     updated_at      INTEGER NOT NULL
 );
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE state IN ('pending', 'failed', 'delivering');
-CREATE INDEX deliveries_tenant ON deliveries (tenant_id, id);
-CREATE INDEX deliveries_endpoint ON deliveries (endpoint_id, id);
-CREATE INDEX deliveries_event ON deliveries (tenant_id, event_id);
+CREATE INDEX deliveries_tenant ON deliveries (tenant_id, seq);
+CREATE INDEX deliveries_endpoint ON deliveries (endpoint_id, seq);
 
 -- Keyed by delivery and number: one B-tree insert per attempt.
 CREATE TABLE attempts (
