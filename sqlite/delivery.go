@@ -25,15 +25,16 @@ func (s *Store) ClaimDeliveries(ctx context.Context, c hookd.Claim) ([]*hookd.Cl
 	err = s.exec(ctx, func(w *writer) error {
 		out = out[:0]
 		leaseEnd := c.Now.Add(c.Lease)
-		rows, err := w.Query(`UPDATE deliveries SET state = 'delivering', lease_owner = ?, next_attempt_at = ?, updated_at = ?
+		rows, err := w.Query(`UPDATE deliveries SET state = 'delivering', lease_owner = ?, lease_until = ?, updated_at = ?
 			WHERE seq IN (
 				SELECT d.seq FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
-				WHERE d.state IN ('pending', 'failed', 'delivering') AND d.next_attempt_at <= ?
+				WHERE d.done = 0 AND d.next_attempt_at <= ?
+				  AND (d.state != 'delivering' OR d.lease_until <= ?)
 				  AND e.state = 'enabled' AND e.deleted_at IS NULL
 				  AND d.endpoint_id NOT IN (SELECT value FROM json_each(?))
 				ORDER BY d.next_attempt_at LIMIT ?)
 			RETURNING `+deliveryColumns,
-			c.Owner, ns(leaseEnd), ns(c.Now), ns(c.Now), string(exclude), c.Limit)
+			c.Owner, ns(leaseEnd), ns(c.Now), ns(c.Now), ns(c.Now), string(exclude), c.Limit)
 		if err != nil {
 			return err
 		}
@@ -114,7 +115,8 @@ func (s *Store) CompleteDeliveries(ctx context.Context, results []*hookd.Deliver
 			return err
 		}
 		q, err := w.Query(`UPDATE deliveries SET state = json_extract(j.value, '$.s'), attempts = attempts + 1,
-				next_attempt_at = json_extract(j.value, '$.n'), manual = 0, lease_owner = NULL, updated_at = ?
+				done = json_extract(j.value, '$.s') IN ('succeeded', 'dead'),
+				next_attempt_at = json_extract(j.value, '$.n'), manual = 0, lease_owner = NULL, lease_until = NULL, updated_at = ?
 			FROM json_each(?) j
 			WHERE deliveries.seq = json_extract(j.value, '$.q') AND deliveries.state = 'delivering'
 			  AND deliveries.lease_owner = json_extract(j.value, '$.o')
@@ -212,7 +214,7 @@ func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []strin
 	}
 	return s.exec(ctx, func(w *writer) error {
 		_, err := w.Exec(`UPDATE deliveries SET state = CASE WHEN attempts = 0 THEN 'pending' ELSE 'failed' END,
-				lease_owner = NULL, next_attempt_at = ?, updated_at = ?
+				lease_owner = NULL, lease_until = NULL, next_attempt_at = ?, updated_at = ?
 			WHERE seq IN (SELECT value FROM json_each(?)) AND state = 'delivering' AND lease_owner = ?`,
 			ns(now), ns(now), string(list), owner)
 		return err
@@ -225,8 +227,8 @@ func (s *Store) ExtendLeases(ctx context.Context, owner string, ids []string, un
 	if ids == nil {
 		// Rare (a node's start): scan the due index, which holds every leased row.
 		return s.exec(ctx, func(w *writer) error {
-			_, err := w.Exec(`UPDATE deliveries SET next_attempt_at = ?
-				WHERE state IN ('pending', 'failed', 'delivering') AND state = 'delivering' AND lease_owner = ?`, ns(until), owner)
+			_, err := w.Exec(`UPDATE deliveries SET lease_until = ?
+				WHERE done = 0 AND state = 'delivering' AND lease_owner = ?`, ns(until), owner)
 			return err
 		})
 	}
@@ -238,7 +240,7 @@ func (s *Store) ExtendLeases(ctx context.Context, owner string, ids []string, un
 		return err
 	}
 	return s.exec(ctx, func(w *writer) error {
-		_, err := w.Exec(`UPDATE deliveries SET next_attempt_at = ?
+		_, err := w.Exec(`UPDATE deliveries SET lease_until = ?
 			WHERE seq IN (SELECT value FROM json_each(?)) AND state = 'delivering' AND lease_owner = ?`, ns(until), string(list), owner)
 		return err
 	})
@@ -262,7 +264,7 @@ func (s *Store) RetryDelivery(ctx context.Context, tenantID, id string, now time
 		if d.Attempts > 0 {
 			state = hookd.DeliveryFailed
 		}
-		if _, err := w.Exec(`UPDATE deliveries SET state = ?, next_attempt_at = ?, manual = 1, updated_at = ? WHERE seq = ?`,
+		if _, err := w.Exec(`UPDATE deliveries SET state = ?, done = 0, next_attempt_at = ?, manual = 1, updated_at = ? WHERE seq = ?`,
 			string(state), ns(now), ns(now), d.Seq); err != nil {
 			return err
 		}

@@ -233,7 +233,8 @@ func (s *Store) DeleteEndpoint(ctx context.Context, tenantID, id string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return hookd.Errorf(hookd.ENOTFOUND, "Endpoint not found.")
 		}
-		_, err = w.Exec(`UPDATE deliveries SET state = 'cancelled', next_attempt_at = NULL, lease_owner = NULL, updated_at = ?
+		_, err = w.Exec(`UPDATE deliveries SET state = 'cancelled', done = 1, next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL,
+				updated_at = ?
 			WHERE endpoint_id = ? AND state IN ('pending', 'failed', 'delivering')`, ns(now), id)
 		return err
 	})

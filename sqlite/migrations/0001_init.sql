@@ -80,14 +80,19 @@ CREATE TABLE deliveries (
     event_type      TEXT NOT NULL,
     endpoint_id     TEXT NOT NULL,
     state           TEXT NOT NULL,
+    done            INTEGER NOT NULL DEFAULT 0, -- 1 once succeeded, dead or cancelled
     attempts        INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at INTEGER, -- due time; while delivering, the lease expiry
+    next_attempt_at INTEGER, -- when the next attempt is due
     manual          INTEGER NOT NULL DEFAULT 0,
     lease_owner     TEXT,
+    lease_until     INTEGER, -- while delivering: when the lease expires
     created_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL
 );
-CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE state IN ('pending', 'failed', 'delivering');
+-- The work queue. Keyed on done rather than state, so that claiming (a state
+-- change) does not touch the index; claimed rows stay in it and are skipped
+-- while their lease holds.
+CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE done = 0;
 CREATE INDEX deliveries_tenant ON deliveries (tenant_id, seq);
 CREATE INDEX deliveries_endpoint ON deliveries (endpoint_id, seq);
 
