@@ -182,3 +182,5 @@ func TestListenVerifies(t *testing.T) {
 		t.Fatal("listen printed the secret")
 	}
 }
+
+func hookdPage() hookd.Page { return hookd.Page{Limit: 10} }
