@@ -8,7 +8,8 @@ import (
 	"github.com/hookd/hookd"
 )
 
-// endpointInput is the body of endpoint create.
+// endpointInput is the body of endpoint create: the settable fields of
+// hookd.Endpoint plus an optional caller-chosen signing secret.
 type endpointInput struct {
 	Name          string            `json:"name"`
 	Description   string            `json:"description"`
@@ -28,10 +29,13 @@ type endpointWithSecret struct {
 	Secret string `json:"secret"`
 }
 
-// ValidateSecret checks a caller-supplied signing secret: whsec_ followed by
-// the base64 of 24 to 64 bytes.
+// ValidateSecret returns EINVALID unless secret is a usable caller-supplied
+// signing secret: hookd.SecretPrefix followed by the standard base64 (with
+// padding) of 24 to 64 bytes.
 func ValidateSecret(secret string) error {
 	b64, ok := strings.CutPrefix(secret, hookd.SecretPrefix)
+	// The decoder skips line breaks; a secret must not contain any.
+	ok = ok && len(b64) <= 100 && !strings.ContainsAny(b64, "\r\n")
 	raw, err := base64.StdEncoding.DecodeString(b64)
 	if !ok || err != nil || len(raw) < 24 || len(raw) > 64 {
 		return hookd.Errorf(hookd.EINVALID, "A secret must be whsec_ followed by the base64 of 24 to 64 random bytes.")
@@ -40,7 +44,7 @@ func ValidateSecret(secret string) error {
 }
 
 func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request) error {
-	tenant, err := s.tenant(r, write)
+	tenant, err := s.tenant(r, writeAccess)
 	if err != nil {
 		return err
 	}
@@ -71,7 +75,7 @@ func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listEndpoints(w http.ResponseWriter, r *http.Request) error {
-	tenant, err := s.tenant(r, read)
+	tenant, err := s.tenant(r, readAccess)
 	if err != nil {
 		return err
 	}
@@ -96,7 +100,7 @@ func (s *Server) listEndpoints(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getEndpoint(w http.ResponseWriter, r *http.Request) error {
-	tenant, err := s.tenant(r, read)
+	tenant, err := s.tenant(r, readAccess)
 	if err != nil {
 		return err
 	}
@@ -109,7 +113,7 @@ func (s *Server) getEndpoint(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request) error {
-	tenant, err := s.tenant(r, write)
+	tenant, err := s.tenant(r, writeAccess)
 	if err != nil {
 		return err
 	}
@@ -121,15 +125,33 @@ func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Validate the endpoint as it would be, then write only what the caller
+	// set, in the form SetDefaults gave it (e.g. a signature's default
+	// header, the default schedule for an empty one).
 	merged := *current
 	upd.Apply(&merged)
 	merged.SetDefaults()
 	if err := merged.Validate(s.cfg.AllowInsecure); err != nil {
 		return err
 	}
-	// Store the defaulted values (e.g. a signature's default header).
-	upd.Signatures, upd.Events, upd.Headers = &merged.Signatures, &merged.Events, &merged.Headers
-	upd.Timeout, upd.RetrySchedule, upd.MaxInFlight = &merged.Timeout, &merged.RetrySchedule, &merged.MaxInFlight
+	if upd.Signatures != nil {
+		upd.Signatures = &merged.Signatures
+	}
+	if upd.Events != nil {
+		upd.Events = &merged.Events
+	}
+	if upd.Headers != nil {
+		upd.Headers = &merged.Headers
+	}
+	if upd.Timeout != nil {
+		upd.Timeout = &merged.Timeout
+	}
+	if upd.RetrySchedule != nil {
+		upd.RetrySchedule = &merged.RetrySchedule
+	}
+	if upd.MaxInFlight != nil {
+		upd.MaxInFlight = &merged.MaxInFlight
+	}
 	ep, err := s.cfg.Store.UpdateEndpoint(r.Context(), tenant, current.ID, upd)
 	if err != nil {
 		return err
@@ -139,7 +161,7 @@ func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) deleteEndpoint(w http.ResponseWriter, r *http.Request) error {
-	tenant, err := s.tenant(r, write)
+	tenant, err := s.tenant(r, writeAccess)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -8,7 +9,8 @@ import (
 	"github.com/hookd/hookd"
 )
 
-// eventInput is one event of a publish request.
+// eventInput is one event of a publish request. IdempotencyKey is accepted
+// only inside batches; a single publish sends the Idempotency-Key header.
 type eventInput struct {
 	ID             string          `json:"id"`
 	Type           string          `json:"type"`
@@ -16,7 +18,8 @@ type eventInput struct {
 	IdempotencyKey string          `json:"idempotency_key"`
 }
 
-// publishResult is what publishing answers for one event.
+// publishResult is the answer to a single publish; a replay answers the
+// same as the first publish did.
 type publishResult struct {
 	ID         string    `json:"id"`
 	Type       string    `json:"type"`
@@ -24,39 +27,87 @@ type publishResult struct {
 	CreatedAt  time.Time `json:"created_at"`
 }
 
-func resultOf(ev *hookd.Event) publishResult {
-	return publishResult{ID: ev.ID, Type: ev.Type, Deliveries: ev.Deliveries, CreatedAt: ev.CreatedAt}
+// batchResult is one entry of a batch answer, in request order.
+type batchResult struct {
+	ID         string `json:"id"`
+	Deliveries int    `json:"deliveries"`
 }
 
-// envelopeOverhead is room for an event's fields around its data.
+// batchAnswer is the answer to a batch publish (not a page: no cursor).
+type batchAnswer struct {
+	Data []batchResult `json:"data"`
+}
+
+// maxIdempotencyKey is the longest Idempotency-Key header accepted.
+const maxIdempotencyKey = 255
+
+// envelopeOverhead is room for an event's other fields around its data.
 const envelopeOverhead = 4 << 10
 
-// maxBatchBody bounds a batch request: room for MaxBatchEvents events of
-// 16 KiB each, or fewer larger ones, but never above 64 MiB in one request.
+// maxBatchBody caps a batch request at 64 MiB however large MaxBodyBytes
+// is: a batch is held in memory and written in one transaction, so clients
+// with large events send smaller batches. With the default 1 MiB per
+// event, 1000 events of 64 KiB fit.
 const maxBatchBody = 64 << 20
 
-func (s *Server) toEvent(in *eventInput, key string) (*hookd.Event, error) {
+// batchLimit is the body limit of a batch request: MaxBatchEvents events of
+// MaxBodyBytes each, capped at maxBatchBody.
+func (s *Server) batchLimit() int64 {
+	return min(hookd.MaxBatchEvents*(s.cfg.MaxBodyBytes+envelopeOverhead), maxBatchBody)
+}
+
+// fill sets ev from in and validates it. key is the idempotency key of the
+// request when in carries none.
+func (s *Server) fill(ev *hookd.Event, in *eventInput, key string) error {
 	if in.IdempotencyKey != "" {
 		key = in.IdempotencyKey
 	}
-	ev := &hookd.Event{ID: in.ID, Type: in.Type, Payload: in.Data, IdempotencyKey: key, Origin: hookd.OriginAPI}
+	*ev = hookd.Event{ID: in.ID, Type: in.Type, Payload: in.Data, IdempotencyKey: key, Origin: hookd.OriginAPI}
 	if int64(len(ev.Payload)) > s.cfg.MaxBodyBytes {
-		return nil, hookd.Errorf(hookd.ETOOLARGE, "Event data is over %d bytes.", s.cfg.MaxBodyBytes)
+		return hookd.Errorf(hookd.ETOOLARGE, "Event data is over %d bytes.", s.cfg.MaxBodyBytes)
 	}
-	if err := ev.Validate(); err != nil {
-		return nil, err
-	}
-	return ev, nil
+	return ev.Validate()
 }
 
+// publishEvents publishes validated events of one tenant in one PublishEvents
+// call, handing new deliveries to the local dispatcher when it has room,
+// and wakes the dispatcher if deliveries were stored for it to claim.
+func (s *Server) publishEvents(ctx context.Context, tenant string, events []*hookd.Event) error {
+	var h *hookd.Handoff
+	if s.cfg.Dispatcher != nil {
+		h = s.cfg.Dispatcher.Handoff()
+	}
+	leased, err := s.cfg.Store.PublishEvents(ctx, tenant, events, hookd.MatchSubscribed, h)
+	if err != nil {
+		leased = nil // nothing was stored
+	}
+	if s.cfg.Dispatcher != nil {
+		s.cfg.Dispatcher.Deliver(h, leased) // also returns the unused reservation
+	}
+	if err != nil {
+		return err
+	}
+	created := 0
+	for _, ev := range events {
+		if !ev.Duplicate {
+			created += ev.Deliveries
+		}
+	}
+	if created > len(leased) {
+		s.cfg.OnPublish()
+	}
+	return nil
+}
+
+// publish stores one event and its deliveries: 202 with publishResult.
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
-	tenant, err := s.tenant(r, write)
+	tenant, err := s.tenant(r, writeAccess)
 	if err != nil {
 		return err
 	}
 	key := r.Header.Get("Idempotency-Key")
-	if len(key) > 255 {
-		return hookd.Errorf(hookd.EINVALID, "Idempotency-Key must be at most 255 characters.")
+	if len(key) > maxIdempotencyKey {
+		return hookd.Errorf(hookd.EINVALID, "Idempotency-Key must be at most %d characters.", maxIdempotencyKey)
 	}
 	var in eventInput
 	if err := decode(w, r, s.cfg.MaxBodyBytes+envelopeOverhead, &in); err != nil {
@@ -65,65 +116,124 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
 	if in.IdempotencyKey != "" {
 		return hookd.Errorf(hookd.EINVALID, "Send the idempotency key in the Idempotency-Key header.")
 	}
-	ev, err := s.toEvent(&in, key)
-	if err != nil {
+	ev := new(hookd.Event)
+	if err := s.fill(ev, &in, key); err != nil {
 		return err
 	}
-	if err := s.cfg.Store.PublishEvents(r.Context(), tenant, []*hookd.Event{ev}, hookd.MatchSubscribed); err != nil {
+	if err := s.publishEvents(r.Context(), tenant, []*hookd.Event{ev}); err != nil {
 		return err
 	}
 	if ev.Duplicate {
 		w.Header().Set("Idempotent-Replayed", "true")
-	} else if ev.Deliveries > 0 {
-		s.cfg.OnPublish()
 	}
-	writeJSON(w, http.StatusAccepted, resultOf(ev))
+	writeJSON(w, http.StatusAccepted, publishResult{ID: ev.ID, Type: ev.Type, Deliveries: ev.Deliveries, CreatedAt: ev.CreatedAt})
 	return nil
 }
 
+// publishBatch stores 1..MaxBatchEvents events in one PublishEvents call,
+// all or nothing: 202 with {"data":[{"id","deliveries"}...]} in order.
 func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) error {
-	tenant, err := s.tenant(r, write)
+	tenant, err := s.tenant(r, writeAccess)
 	if err != nil {
 		return err
 	}
-	var in struct {
-		Events []eventInput `json:"events"`
-	}
-	if err := decode(w, r, maxBatchBody, &in); err != nil {
+	inputs, err := s.decodeBatch(w, r)
+	if err != nil {
 		return err
 	}
-	switch {
-	case len(in.Events) == 0:
-		return hookd.Errorf(hookd.EINVALID, "events must hold at least one event.")
-	case len(in.Events) > hookd.MaxBatchEvents:
-		return hookd.Errorf(hookd.ETOOLARGE, "A batch holds at most %d events; got %d.", hookd.MaxBatchEvents, len(in.Events))
-	}
-	events := make([]*hookd.Event, len(in.Events))
-	for i := range in.Events {
-		ev, err := s.toEvent(&in.Events[i], "")
-		if err != nil {
+	events := make([]hookd.Event, len(inputs))
+	ptrs := make([]*hookd.Event, len(inputs))
+	for i := range inputs {
+		if err := s.fill(&events[i], &inputs[i], ""); err != nil {
 			return hookd.Errorf(hookd.ErrorCode(err), "events[%d]: %s", i, hookd.ErrorMessage(err))
 		}
-		events[i] = ev
+		ptrs[i] = &events[i]
 	}
-	if err := s.cfg.Store.PublishEvents(r.Context(), tenant, events, hookd.MatchSubscribed); err != nil {
+	if err := s.publishEvents(r.Context(), tenant, ptrs); err != nil {
 		return err
 	}
-	out := make([]publishResult, len(events))
-	wake := false
-	for i, ev := range events {
-		out[i] = resultOf(ev)
-		wake = wake || (!ev.Duplicate && ev.Deliveries > 0)
+	out := make([]batchResult, len(events))
+	for i := range events {
+		out[i] = batchResult{ID: events[i].ID, Deliveries: events[i].Deliveries}
 	}
-	if wake {
-		s.cfg.OnPublish()
-	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"data": out})
+	writeJSON(w, http.StatusAccepted, batchAnswer{Data: out})
 	return nil
 }
 
+// decodeBatch reads {"events":[...]} event by event, so a batch over
+// MaxBatchEvents is refused as soon as its extra event starts, before the
+// rest is read or held in memory.
+func (s *Server) decodeBatch(w http.ResponseWriter, r *http.Request) ([]eventInput, error) {
+	limit := s.batchLimit()
+	dec, err := bodyDecoder(w, r, limit)
+	if err != nil {
+		return nil, err
+	}
+	notObject := hookd.Errorf(hookd.EINVALID, `The request body must be an object {"events":[...]}.`)
+	if err := expectDelim(dec, '{', notObject, limit); err != nil {
+		return nil, err
+	}
+	var inputs []eventInput
+	seen := false
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, decodeError(err, limit)
+		}
+		if name, _ := tok.(string); name != "events" {
+			return nil, hookd.Errorf(hookd.EINVALID, "Unknown field %q.", name)
+		} else if seen {
+			return nil, hookd.Errorf(hookd.EINVALID, `Field "events" is given twice.`)
+		}
+		seen = true
+		notList := hookd.Errorf(hookd.EINVALID, "events must be a list of events.")
+		if err := expectDelim(dec, '[', notList, limit); err != nil {
+			return nil, err
+		}
+		for dec.More() {
+			if len(inputs) == hookd.MaxBatchEvents {
+				return nil, hookd.Errorf(hookd.ETOOLARGE, "A batch holds at most %d events; send the rest in another batch.", hookd.MaxBatchEvents)
+			}
+			inputs = append(inputs, eventInput{})
+			if err := dec.Decode(&inputs[len(inputs)-1]); err != nil {
+				err = decodeError(err, limit)
+				if hookd.ErrorCode(err) == hookd.ETOOLARGE {
+					return nil, err
+				}
+				return nil, hookd.Errorf(hookd.ErrorCode(err), "events[%d]: %s", len(inputs)-1, hookd.ErrorMessage(err))
+			}
+		}
+		if err := expectDelim(dec, ']', notList, limit); err != nil {
+			return nil, err
+		}
+	}
+	if err := expectDelim(dec, '}', notObject, limit); err != nil {
+		return nil, err
+	}
+	if err := finish(dec, limit); err != nil {
+		return nil, err
+	}
+	if len(inputs) == 0 {
+		return nil, hookd.Errorf(hookd.EINVALID, "events must hold at least one event.")
+	}
+	return inputs, nil
+}
+
+// expectDelim reads the next token and returns wrong unless it is d.
+func expectDelim(dec *json.Decoder, d json.Delim, wrong error, limit int64) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return decodeError(err, limit)
+	}
+	if tok != d {
+		return wrong
+	}
+	return nil
+}
+
+// getEvent answers one event with its data.
 func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) error {
-	tenant, err := s.tenant(r, read)
+	tenant, err := s.tenant(r, readAccess)
 	if err != nil {
 		return err
 	}
@@ -132,63 +242,5 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, ev)
-	return nil
-}
-
-func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) error {
-	tenant, err := s.tenant(r, read)
-	if err != nil {
-		return err
-	}
-	p, err := pageOf(r)
-	if err != nil {
-		return err
-	}
-	q := r.URL.Query()
-	f := hookd.DeliveryFilter{TenantID: tenant, EndpointID: q.Get("endpoint_id"), EventID: q.Get("event_id"),
-		State: hookd.DeliveryState(q.Get("state")), Page: p}
-	if f.State != "" && !f.State.Valid() {
-		return hookd.Errorf(hookd.EINVALID, "state must be one of pending, delivering, succeeded, failed, dead, cancelled.")
-	}
-	items, next, err := s.cfg.Store.FindDeliveries(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	writeList(w, items, next)
-	return nil
-}
-
-func (s *Server) getDelivery(w http.ResponseWriter, r *http.Request) error {
-	tenant, err := s.tenant(r, read)
-	if err != nil {
-		return err
-	}
-	d, err := s.cfg.Store.FindDeliveryByID(r.Context(), tenant, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	log := d.AttemptLog
-	if log == nil {
-		log = []*hookd.Attempt{}
-	}
-	// The detail view always carries the attempt log, empty or not.
-	writeJSON(w, http.StatusOK, struct {
-		*hookd.Delivery
-		AttemptLog []*hookd.Attempt `json:"attempt_log"`
-	}{d, log})
-	return nil
-}
-
-func (s *Server) retryDelivery(w http.ResponseWriter, r *http.Request) error {
-	tenant, err := s.tenant(r, write)
-	if err != nil {
-		return err
-	}
-	d, err := s.cfg.Store.RetryDelivery(r.Context(), tenant, r.PathValue("id"), s.now())
-	if err != nil {
-		return err
-	}
-	s.cfg.OnPublish()
-	writeJSON(w, http.StatusAccepted, d)
 	return nil
 }

@@ -6,11 +6,8 @@ import (
 	"github.com/hookd/hookd"
 )
 
-// maxSmallBody bounds request bodies of everything but events.
-const maxSmallBody = 1 << 20
-
 func (s *Server) createEventType(w http.ResponseWriter, r *http.Request) error {
-	tenant, err := s.tenant(r, write)
+	tenant, err := s.tenant(r, writeAccess)
 	if err != nil {
 		return err
 	}
@@ -38,7 +35,7 @@ func (s *Server) createEventType(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listEventTypes(w http.ResponseWriter, r *http.Request) error {
-	tenant, err := s.tenant(r, read)
+	tenant, err := s.tenant(r, readAccess)
 	if err != nil {
 		return err
 	}
@@ -55,7 +52,7 @@ func (s *Server) listEventTypes(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getEventType(w http.ResponseWriter, r *http.Request) error {
-	tenant, err := s.tenant(r, read)
+	tenant, err := s.tenant(r, readAccess)
 	if err != nil {
 		return err
 	}
@@ -68,7 +65,7 @@ func (s *Server) getEventType(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) updateEventType(w http.ResponseWriter, r *http.Request) error {
-	tenant, err := s.tenant(r, write)
+	tenant, err := s.tenant(r, writeAccess)
 	if err != nil {
 		return err
 	}
@@ -80,6 +77,7 @@ func (s *Server) updateEventType(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Validate the result before writing it.
 	merged := *current
 	if upd.Description != nil {
 		merged.Description = *upd.Description
@@ -102,7 +100,7 @@ func (s *Server) updateEventType(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) deleteEventType(w http.ResponseWriter, r *http.Request) error {
-	tenant, err := s.tenant(r, write)
+	tenant, err := s.tenant(r, writeAccess)
 	if err != nil {
 		return err
 	}
@@ -111,23 +109,4 @@ func (s *Server) deleteEventType(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-// rawJSON is an optional JSON value of a request; null counts as absent.
-type rawJSON []byte
-
-func (j *rawJSON) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		*j = nil
-		return nil
-	}
-	*j = append((*j)[:0], b...)
-	return nil
-}
-
-func (j rawJSON) value() []byte {
-	if len(j) == 0 {
-		return nil
-	}
-	return []byte(j)
 }

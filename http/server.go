@@ -2,38 +2,53 @@ package http
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"io"
 	"log/slog"
-	"mime"
 	"net/http"
-	"strconv"
+	"runtime/debug"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hookd/hookd"
 )
 
-// Config configures the API.
+// Config configures the API. Only Store is required.
 type Config struct {
 	Store         hookd.Store
-	Logger        *slog.Logger
+	Logger        *slog.Logger     // default: discard
 	Now           func() time.Time // default time.Now
-	AllowInsecure bool             // --dev: http:// destination URLs are accepted
-	OnPublish     func()           // called after deliveries were created or re-queued
-	MaxBodyBytes  int64            // per-event payload limit; default hookd.MaxPayloadSize
+	AllowInsecure bool             // --dev: http:// and private destination URLs are accepted
+	// OnPublish is called after deliveries were created or re-queued, to wake
+	// the dispatcher. It must not block. May be nil.
+	OnPublish func()
+	// MaxBodyBytes is the limit of one event's payload in bytes; default
+	// hookd.MaxPayloadSize. A batch request may carry MaxBatchEvents times
+	// this, capped at maxBatchBody.
+	MaxBodyBytes int64
+	// Dispatcher, when set, takes new deliveries leased to it at publish
+	// time, so they are sent without a claim round trip. May be nil.
+	Dispatcher Dispatcher
 }
 
-// Server is the API handler.
-type Server struct {
-	cfg  Config
-	log  *slog.Logger
-	now  func() time.Time
-	mux  *http.ServeMux
-	keys *keyCache
+// Dispatcher is the part of a local delivery dispatcher publishing uses
+// (*delivery.Dispatcher implements it). Every Handoff is followed by exactly
+// one Deliver: with the deliveries PublishEvents leased, or nil if
+// publishing failed. Both accept a nil *hookd.Handoff.
+type Dispatcher interface {
+	Handoff() *hookd.Handoff
+	Deliver(h *hookd.Handoff, leased []*hookd.ClaimedDelivery)
 }
+
+// Server is the REST API. It is an http.Handler; Handler returns the same.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	mux     *http.ServeMux
+	keys    *keyCache
+	tenants *tenantCache
+}
+
+var _ http.Handler = (*Server)(nil)
 
 // NewServer returns the API for cfg.
 func NewServer(cfg Config) *Server {
@@ -49,26 +64,26 @@ func NewServer(cfg Config) *Server {
 	if cfg.OnPublish == nil {
 		cfg.OnPublish = func() {}
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now, mux: http.NewServeMux(), keys: newKeyCache()}
+	s := &Server{
+		cfg: cfg, log: cfg.Logger, now: cfg.Now, mux: http.NewServeMux(),
+		keys: newKeyCache(), tenants: newTenantCache(),
+	}
 	s.routes()
 	return s
 }
 
-// Handler returns the root handler.
-func (s *Server) Handler() http.Handler { return s.mux }
+// Handler returns the root handler: /v1/..., /healthz and /readyz.
+func (s *Server) Handler() http.Handler { return s }
 
 // handlerFunc is an API handler that returns an error instead of writing it.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
+// routes registers every route. Resources live under /v1/tenants/{tenant}.
 func (s *Server) routes() {
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
+	s.mux.HandleFunc("GET /healthz", s.handleHealth)
 	s.mux.HandleFunc("GET /readyz", s.handleReady)
 
-	route := func(pattern string, h handlerFunc) {
-		s.mux.Handle(pattern, s.api(h))
-	}
+	route := func(pattern string, h handlerFunc) { s.mux.Handle(pattern, s.api(h)) }
 	const t = "/v1/tenants/{tenant}"
 	route("POST "+t+"/event-types", s.createEventType)
 	route("GET "+t+"/event-types", s.listEventTypes)
@@ -89,175 +104,118 @@ func (s *Server) routes() {
 	route("GET "+t+"/deliveries", s.listDeliveries)
 	route("GET "+t+"/deliveries/{id}", s.getDelivery)
 	route("POST "+t+"/deliveries/{id}/retry", s.retryDelivery)
-
-	// Anything else under /v1 is a JSON 404 (after auth, so unauthenticated
-	// callers cannot map the API), and everything else a plain JSON 404.
-	route("/v1/", func(w http.ResponseWriter, r *http.Request) error {
-		return hookd.Errorf(hookd.ENOTFOUND, "No such route: %s %s.", r.Method, r.URL.Path)
-	})
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, s.log, hookd.Errorf(hookd.ENOTFOUND, "No such route: %s %s.", r.Method, r.URL.Path))
-	})
 }
 
-// api wraps an API handler with authentication and error writing.
+// ServeHTTP serves the API. Requests no route matches get a JSON 404 or,
+// when the path exists with other methods, a JSON 405 with Allow; under /v1
+// the caller must authenticate first, so the API cannot be mapped anonymously.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer s.recoverPanic(w, r)
+	if s.log.Enabled(r.Context(), slog.LevelDebug) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		w = sw
+		defer func() {
+			s.log.Debug("request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+				slog.Int("status", sw.status), slog.Duration("duration", time.Since(start)))
+		}()
+	}
+	if h, pattern := s.mux.Handler(r); pattern == "" {
+		s.noRoute(w, r, h)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// noRoute answers a request no pattern matched. h is the mux's own answer,
+// run against a recorder only to learn whether it would be a 405 and which
+// methods it would allow.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request, h http.Handler) {
+	if r.URL.Path == "/v1" || strings.HasPrefix(r.URL.Path, "/v1/") {
+		if _, err := s.authenticate(r); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	rec := &headerRecorder{header: http.Header{}}
+	h.ServeHTTP(rec, r)
+	if rec.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", rec.header.Get("Allow"))
+		s.writeError(w, r, hookd.Errorf(codeMethodNotAllowed, "Method %s is not allowed here; use %s.", r.Method, rec.header.Get("Allow")))
+		return
+	}
+	s.writeError(w, r, hookd.Errorf(hookd.ENOTFOUND, "No such route: %s %s.", r.Method, r.URL.Path))
+}
+
+// api wraps an API handler: it authenticates the caller, puts the
+// principal in the request context and writes a returned error.
 func (s *Server) api(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.authenticate(r)
 		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="hookd"`)
-			writeError(w, r, s.log, err)
+			s.writeError(w, r, err)
 			return
 		}
 		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
 		if err := h(w, r); err != nil {
-			writeError(w, r, s.log, err)
+			s.writeError(w, r, err)
 		}
 	})
 }
 
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// handleReady answers 200 while the store answers a read, 503 otherwise.
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if _, err := s.cfg.Store.FindTenant(ctx, hookd.DefaultTenant); err != nil && hookd.ErrorCode(err) != hookd.ENOTFOUND {
+	_, err := s.cfg.Store.FindTenant(ctx, hookd.DefaultTenant)
+	if err != nil && hookd.ErrorCode(err) != hookd.ENOTFOUND {
+		s.log.Warn("not ready", slog.Any("err", err))
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// statuses maps error codes to HTTP statuses.
-var statuses = map[string]int{
-	hookd.EINVALID:       http.StatusBadRequest,
-	hookd.EUNAUTHORIZED:  http.StatusUnauthorized,
-	hookd.EFORBIDDEN:     http.StatusForbidden,
-	hookd.ENOTFOUND:      http.StatusNotFound,
-	hookd.ECONFLICT:      http.StatusConflict,
-	hookd.ETOOLARGE:      http.StatusRequestEntityTooLarge,
-	hookd.EUNSUPPORTED:   http.StatusUnsupportedMediaType,
-	hookd.EUNPROCESSABLE: http.StatusUnprocessableEntity,
-	hookd.ERATELIMITED:   http.StatusTooManyRequests,
-	hookd.EUNAVAILABLE:   http.StatusServiceUnavailable,
-	hookd.EINTERNAL:      http.StatusInternalServerError,
-}
-
-// ErrorStatus returns the HTTP status of an error code.
-func ErrorStatus(code string) int {
-	if st, ok := statuses[code]; ok {
-		return st
+// recoverPanic turns a handler panic into a logged 500 instead of a dropped
+// connection. http.ErrAbortHandler keeps its meaning.
+func (s *Server) recoverPanic(w http.ResponseWriter, r *http.Request) {
+	v := recover()
+	if v == nil {
+		return
 	}
-	return http.StatusInternalServerError
-}
-
-// writeError writes err as {"error":{"code","message"}}. Internal errors are
-// logged and shown only as a generic message.
-func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	code, msg := hookd.ErrorCode(err), hookd.ErrorMessage(err)
-	if code == hookd.EINTERNAL {
-		log.Error("internal error", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
+	if v == http.ErrAbortHandler {
+		panic(v)
 	}
-	if code == hookd.EUNAVAILABLE {
-		w.Header().Set("Retry-After", "1")
-	}
-	writeJSON(w, ErrorStatus(code), map[string]any{"error": map[string]string{"code": code, "message": msg}})
+	s.log.Error("panic serving request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+		slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+	writeJSON(w, http.StatusInternalServerError, errorBody(hookd.EINTERNAL, internalMessage))
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+// headerRecorder captures the status and headers the mux's fallback
+// handlers would write, and drops their plain-text body.
+type headerRecorder struct {
+	header http.Header
+	status int
 }
 
-// list is the shape of every list response.
-type list[T any] struct {
-	Data       []T    `json:"data"`
-	NextCursor string `json:"next_cursor"`
+func (h *headerRecorder) Header() http.Header         { return h.header }
+func (h *headerRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (h *headerRecorder) WriteHeader(status int)      { h.status = status }
+
+// statusWriter remembers the status of a response for the access log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
 }
 
-func writeList[T any](w http.ResponseWriter, items []T, next string) {
-	if items == nil {
-		items = []T{}
-	}
-	writeJSON(w, http.StatusOK, list[T]{Data: items, NextCursor: next})
+func (w *statusWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
 }
 
-// pageOf reads ?cursor= and ?limit=.
-func pageOf(r *http.Request) (hookd.Page, error) {
-	p := hookd.Page{Cursor: r.URL.Query().Get("cursor")}
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > hookd.MaxPageSize {
-			return p, hookd.Errorf(hookd.EINVALID, "limit must be a number from 1 to %d.", hookd.MaxPageSize)
-		}
-		p.Limit = n
-	}
-	return p, nil
-}
-
-// decode reads a JSON body of at most limit bytes into v, strictly: unknown
-// fields and trailing data are errors, as is a non-JSON content type.
-func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return hookd.Errorf(hookd.EUNSUPPORTED, "Request bodies must be application/json.")
-		}
-	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return decodeError(err, limit)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return decodeError(err, limit)
-		}
-		return hookd.Errorf(hookd.EINVALID, "The request body must hold one JSON value.")
-	}
-	return nil
-}
-
-func decodeError(err error, limit int64) error {
-	var mbe *http.MaxBytesError
-	var he *hookd.Error
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &mbe):
-		return hookd.Errorf(hookd.ETOOLARGE, "The request body is over %d bytes.", limit)
-	case errors.As(err, &he):
-		return he
-	case errors.Is(err, io.EOF):
-		return hookd.Errorf(hookd.EINVALID, "The request body is empty; send a JSON object.")
-	case errors.As(err, &syn), errors.Is(err, io.ErrUnexpectedEOF):
-		return hookd.Errorf(hookd.EINVALID, "Malformed JSON in the request body.")
-	case errors.As(err, &typ):
-		return hookd.Errorf(hookd.EINVALID, "Field %q has the wrong type.", typ.Field)
-	case strings.HasPrefix(err.Error(), "json: unknown field"):
-		return hookd.Errorf(hookd.EINVALID, "Unknown field %s.", strings.TrimPrefix(err.Error(), "json: unknown field "))
-	}
-	return hookd.Errorf(hookd.EINVALID, "Invalid request body.")
-}
-
-// keyCache remembers recent successful key lookups so a busy publisher does
-// not cost a database read per request. Entries live keyCacheTTL (2 s): a
-// revoked or expired key stops working within that time.
-type keyCache struct {
-	mu      sync.Mutex
-	entries map[string]keyEntry
-}
-
-type keyEntry struct {
-	key     *hookd.APIKey
-	loaded  time.Time
-	touched time.Time
-}
-
-const (
-	keyCacheTTL   = 2 * time.Second
-	touchInterval = time.Minute
-)
-
-func newKeyCache() *keyCache { return &keyCache{entries: map[string]keyEntry{}} }
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
