@@ -79,3 +79,16 @@ type EndpointMatcher func(ep *Endpoint, ev *Event) bool
 // MatchSubscribed is the default EndpointMatcher: the endpoint's event
 // patterns match the event's type.
 func MatchSubscribed(ep *Endpoint, ev *Event) bool { return ep.Subscribes(ev.Type) }
+
+// Handoff asks PublishEvents to lease new deliveries straight to a local
+// dispatcher, which then sends them without claiming them from the store.
+// They are stored leased (state delivering, owner, expiry), so if the node
+// dies the lease expires and any node claims them: nothing is lost.
+type Handoff struct {
+	Owner string    // the dispatcher's lease owner id
+	Until time.Time // lease expiry
+	Max   int       // lease at most this many; the rest are stored pending
+	// Accept reports whether the dispatcher takes deliveries for an
+	// endpoint now; nil accepts every endpoint.
+	Accept func(endpointID string) bool
+}

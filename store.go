@@ -84,8 +84,10 @@ type EventStore interface {
 	// match returns true. All or nothing. ID, CreatedAt and Deliveries are set
 	// on each event. An event whose ID or IdempotencyKey repeats an earlier
 	// event of the tenant creates nothing: it is filled from the first and
-	// marked Duplicate. ENOTFOUND if the tenant does not exist.
-	PublishEvents(ctx context.Context, tenantID string, events []*Event, match EndpointMatcher) error
+	// marked Duplicate. ENOTFOUND if the tenant does not exist. With a
+	// handoff, up to handoff.Max new deliveries of enabled endpoints that
+	// handoff.Accept takes are stored leased to handoff.Owner and returned.
+	PublishEvents(ctx context.Context, tenantID string, events []*Event, match EndpointMatcher, handoff *Handoff) ([]*ClaimedDelivery, error)
 	FindEventByID(ctx context.Context, tenantID, id string) (*Event, error)
 }
 

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hookd/hookd"
@@ -75,6 +76,22 @@ type Dispatcher struct {
 	unrecorded int
 	recorded   chan []string // ids the recorder has stored
 	stopping   chan struct{}
+
+	// Handoff from publishers (other goroutines). free is the room the
+	// scheduler last computed; reserved is what publishers have taken of it
+	// and not yet handed over; accepting holds endpoints whose queues are
+	// full (they take no handoffs).
+	free     atomic.Int64
+	reserved atomic.Int64
+	full     atomic.Pointer[map[string]bool]
+	handoffs chan handoffMsg
+	running  atomic.Bool
+}
+
+// handoffMsg carries deliveries a publisher leased to this node.
+type handoffMsg struct {
+	leased   []*hookd.ClaimedDelivery
+	reserved int
 }
 
 // claimResult is the outcome of a claim run off the scheduler goroutine.
@@ -147,6 +164,7 @@ func New(cfg Config) *Dispatcher {
 		claims:    make(chan claimResult, 1),
 		recorded:  make(chan []string, 64),
 		stopping:  make(chan struct{}),
+		handoffs:  make(chan handoffMsg, 256),
 	}
 }
 
@@ -203,12 +221,17 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	renew := time.NewTicker(d.cfg.Lease / 3)
 	defer renew.Stop()
 
+	d.running.Store(true)
 	more := true // the last claim may have left due work behind
 	for ctx.Err() == nil {
 		if more && d.claiming == 0 && d.room() >= d.claimMin() {
 			d.claim(ctx)
 		}
+		d.publishRoom()
 		select {
+		case m := <-d.handoffs:
+			d.takeHandoff(ctx, m)
+			d.start(attemptCtx)
 		case <-ctx.Done():
 		case <-d.wake:
 			more = true
@@ -226,8 +249,13 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			d.forget(ids)
 		}
 	}
+	d.running.Store(false)
 	if d.claiming > 0 {
 		d.accept(ctx, <-d.claims) // queue what it took; shutdown releases it
+	}
+	// Publishers that reserved before running went false still hand over.
+	for d.reserved.Load() > 0 {
+		d.takeHandoff(ctx, <-d.handoffs)
 	}
 
 	close(d.stopping) // the scheduler no longer reads d.recorded
@@ -242,7 +270,67 @@ func (d *Dispatcher) maxHeld() int { return d.cfg.Workers + 2*d.cfg.Batch }
 
 // room is how many more deliveries the node may claim.
 func (d *Dispatcher) room() int {
-	return d.maxHeld() - d.inflight - d.queued - d.claiming - d.unrecorded
+	return d.maxHeld() - d.inflight - d.queued - d.claiming - d.unrecorded - int(d.reserved.Load())
+}
+
+// Handoff reserves room for new deliveries a publisher may lease straight to
+// this node; nil when there is none. Every Handoff must be followed by one
+// Deliver, with the leased deliveries or nil if publishing failed.
+func (d *Dispatcher) Handoff() *hookd.Handoff {
+	if !d.running.Load() {
+		return nil
+	}
+	for {
+		res := d.reserved.Load()
+		// At most two claim batches per publish, so concurrent publishers
+		// and the claimer all get some of the room.
+		k := min(d.free.Load()-res, int64(2*d.cfg.Batch))
+		if k <= 0 {
+			return nil
+		}
+		if d.reserved.CompareAndSwap(res, res+k) {
+			full := d.full.Load()
+			return &hookd.Handoff{
+				Owner: d.cfg.NodeID, Until: d.now().Add(d.cfg.Lease), Max: int(k),
+				Accept: func(id string) bool { return full == nil || !(*full)[id] },
+			}
+		}
+	}
+}
+
+// Deliver hands the deliveries leased under h to the scheduler and returns
+// the rest of the reservation.
+func (d *Dispatcher) Deliver(h *hookd.Handoff, leased []*hookd.ClaimedDelivery) {
+	if h == nil {
+		return
+	}
+	d.handoffs <- handoffMsg{leased: leased, reserved: h.Max}
+}
+
+// takeHandoff queues handed-over deliveries like claimed ones.
+func (d *Dispatcher) takeHandoff(ctx context.Context, m handoffMsg) {
+	if len(m.leased) > 0 {
+		d.accept(ctx, claimResult{limit: -1, now: d.now(), claimed: m.leased})
+	}
+	d.reserved.Add(-int64(m.reserved))
+}
+
+// publishRoom tells publishers how much room there is and which endpoints
+// take no handoffs because their queues are full.
+func (d *Dispatcher) publishRoom() {
+	d.free.Store(int64(d.maxHeld() - d.inflight - d.queued - d.claiming - d.unrecorded))
+	var full map[string]bool
+	for id, es := range d.endpoints {
+		if es.ep != nil && len(es.queue) >= queueCap(es) {
+			if full == nil {
+				full = map[string]bool{}
+			}
+			full[id] = true
+		}
+	}
+	if old := d.full.Load(); (old == nil) != (full == nil) || (old != nil && len(*old) != len(full)) {
+		d.full.Store(&full)
+	}
 }
 
 // forget drops deliveries whose results are stored.
@@ -327,7 +415,7 @@ func (d *Dispatcher) accept(ctx context.Context, r claimResult) bool {
 			d.log.Warn("release deliveries", slog.Any("err", err))
 		}
 	}
-	return len(r.claimed) == r.limit
+	return r.limit > 0 && len(r.claimed) == r.limit
 }
 
 // queueCap is how many claimed deliveries an endpoint may have waiting.

@@ -68,7 +68,7 @@ func (h *harness) publish(n int) []*hookd.Event {
 	for i := range evs {
 		evs[i] = &hookd.Event{Type: "order.created", Payload: json.RawMessage(`{"n": 1}`)}
 	}
-	if err := h.store.PublishEvents(context.Background(), "acme", evs, hookd.MatchSubscribed); err != nil {
+	if _, err := h.store.PublishEvents(context.Background(), "acme", evs, hookd.MatchSubscribed, nil); err != nil {
 		h.t.Fatal(err)
 	}
 	h.d.Wake()

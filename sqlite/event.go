@@ -9,15 +9,22 @@ import (
 	"github.com/hookd/hookd"
 )
 
-// PublishEvents stores events and their deliveries in one transaction.
-func (s *Store) PublishEvents(ctx context.Context, tenantID string, events []*hookd.Event, match hookd.EndpointMatcher) error {
+// PublishEvents stores events and their deliveries in one transaction,
+// leasing up to handoff.Max of the new deliveries to handoff.Owner.
+func (s *Store) PublishEvents(ctx context.Context, tenantID string, events []*hookd.Event, match hookd.EndpointMatcher, handoff *hookd.Handoff) ([]*hookd.ClaimedDelivery, error) {
 	if match == nil {
 		match = hookd.MatchSubscribed
 	}
 	now := s.now().UTC()
 	// Work on copies so a failed group leaves the caller's events untouched.
 	out := make([]hookd.Event, len(events))
+	var leased []*hookd.ClaimedDelivery
+	var owner, until any
+	if handoff != nil {
+		owner, until = handoff.Owner, ns(handoff.Until)
+	}
 	err := s.exec(ctx, func(w *writer) error {
+		leased = leased[:0]
 		var one int
 		if err := w.QueryRow(`SELECT 1 FROM tenants WHERE id = ?`, tenantID).Scan(&one); err != nil {
 			return notFound(err, "Tenant")
@@ -57,7 +64,18 @@ func (s *Store) PublishEvents(ctx context.Context, tenantID string, events []*ho
 				if match(ep, ev) {
 					seq := s.nextSeq
 					s.nextSeq++
-					targets = append(targets, fanout{Endpoint: ep.ID, Seq: seq, ID: hookd.NewSeqID(hookd.PrefixDelivery, seq)})
+					f := fanout{Endpoint: ep.ID, Seq: seq, ID: hookd.NewSeqID(hookd.PrefixDelivery, seq)}
+					if handoff != nil && len(leased) < handoff.Max && ep.State == hookd.EndpointEnabled &&
+						(handoff.Accept == nil || handoff.Accept(ep.ID)) {
+						f.Leased = true
+						leased = append(leased, &hookd.ClaimedDelivery{
+							Delivery: hookd.Delivery{ID: f.ID, Seq: seq, TenantID: tenantID, EventID: ev.ID, EventType: ev.Type,
+								EndpointID: ep.ID, State: hookd.DeliveryDelivering, LeaseOwner: handoff.Owner,
+								NextAttemptAt: &now, CreatedAt: now, UpdatedAt: now},
+							EventCreatedAt: now, Payload: ev.Payload,
+						})
+					}
+					targets = append(targets, f)
 				}
 			}
 			ev.Deliveries = len(targets)
@@ -67,10 +85,14 @@ func (s *Store) PublishEvents(ctx context.Context, tenantID string, events []*ho
 				if err != nil {
 					return err
 				}
-				_, err = w.Exec(`INSERT INTO deliveries (seq, id, tenant_id, event_id, event_type, endpoint_id, state, next_attempt_at, created_at, updated_at)
-					SELECT json_extract(j.value, '$.q'), json_extract(j.value, '$.d'), ?, ?, ?, json_extract(j.value, '$.e'), 'pending', ?, ?, ?
+				_, err = w.Exec(`INSERT INTO deliveries (seq, id, tenant_id, event_id, event_type, endpoint_id, state,
+						lease_owner, lease_until, next_attempt_at, created_at, updated_at)
+					SELECT json_extract(j.value, '$.q'), json_extract(j.value, '$.d'), ?, ?, ?, json_extract(j.value, '$.e'),
+						CASE WHEN json_extract(j.value, '$.l') THEN 'delivering' ELSE 'pending' END,
+						CASE WHEN json_extract(j.value, '$.l') THEN ? END, CASE WHEN json_extract(j.value, '$.l') THEN ? END,
+						?, ?, ?
 					FROM json_each(?) j`,
-					tenantID, ev.ID, ev.Type, ns(now), ns(now), ns(now), string(list))
+					tenantID, ev.ID, ev.Type, owner, until, ns(now), ns(now), ns(now), string(list))
 				if err != nil {
 					return err
 				}
@@ -97,12 +119,12 @@ func (s *Store) PublishEvents(ctx context.Context, tenantID string, events []*ho
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for i := range events {
 		*events[i] = out[i]
 	}
-	return nil
+	return leased, nil
 }
 
 // repeatOf finds an earlier event of the same batch with ev's id or key.
@@ -158,4 +180,5 @@ type fanout struct {
 	Endpoint string `json:"e"`
 	Seq      int64  `json:"q"`
 	ID       string `json:"d"`
+	Leased   bool   `json:"l,omitempty"`
 }

@@ -32,7 +32,7 @@ func testPublishFanOut(t *testing.T, s hookd.Store) {
 	if got[all.ID] != 3 || got[inv.ID] != 1 || got[exact.ID] != 1 || len(got) != 3 {
 		t.Fatalf("fan-out = %v", got)
 	}
-	wantCode(t, s.PublishEvents(ctx, "ghost", []*hookd.Event{{Type: "a", Payload: json.RawMessage(`{}`)}}, hookd.MatchSubscribed), hookd.ENOTFOUND)
+	wantCode(t, publishErr(s.PublishEvents(ctx, "ghost", []*hookd.Event{{Type: "a", Payload: json.RawMessage(`{}`)}}, hookd.MatchSubscribed, nil)), hookd.ENOTFOUND)
 	ev, err := s.FindEventByID(ctx, "acme", evs[0].ID)
 	must(t, err)
 	if ev.Type != "invoice.paid" || ev.Deliveries != 2 || ev.Origin != hookd.OriginAPI {
@@ -48,21 +48,21 @@ func testPublishIdempotency(t *testing.T, s hookd.Store) {
 	endpoint(t, s, "acme", "*")
 	endpoint(t, s, "beta", "*")
 	first := &hookd.Event{Type: "a", Payload: json.RawMessage(`{"v":1}`), IdempotencyKey: "k1"}
-	must(t, s.PublishEvents(ctx, "acme", []*hookd.Event{first}, hookd.MatchSubscribed))
+	must(t, publishErr(s.PublishEvents(ctx, "acme", []*hookd.Event{first}, hookd.MatchSubscribed, nil)))
 	again := &hookd.Event{Type: "b", Payload: json.RawMessage(`{"v":2}`), IdempotencyKey: "k1"}
-	must(t, s.PublishEvents(ctx, "acme", []*hookd.Event{again}, hookd.MatchSubscribed))
+	must(t, publishErr(s.PublishEvents(ctx, "acme", []*hookd.Event{again}, hookd.MatchSubscribed, nil)))
 	if !again.Duplicate || again.ID != first.ID || again.Type != "a" || again.Deliveries != 1 {
 		t.Fatalf("repeat by key = %+v, first %+v", again, first)
 	}
 	// The same key in another tenant is a different event.
 	other := &hookd.Event{Type: "a", Payload: json.RawMessage(`{}`), IdempotencyKey: "k1"}
-	must(t, s.PublishEvents(ctx, "beta", []*hookd.Event{other}, hookd.MatchSubscribed))
+	must(t, publishErr(s.PublishEvents(ctx, "beta", []*hookd.Event{other}, hookd.MatchSubscribed, nil)))
 	if other.Duplicate {
 		t.Fatal("idempotency keys leak across tenants")
 	}
 	// By explicit id, across calls and within one batch.
 	byID := &hookd.Event{ID: "order-7", Type: "a", Payload: json.RawMessage(`{}`)}
-	must(t, s.PublishEvents(ctx, "acme", []*hookd.Event{byID}, hookd.MatchSubscribed))
+	must(t, publishErr(s.PublishEvents(ctx, "acme", []*hookd.Event{byID}, hookd.MatchSubscribed, nil)))
 	batch := []*hookd.Event{
 		{ID: "order-7", Type: "a", Payload: json.RawMessage(`{}`)},
 		{ID: "order-8", Type: "a", Payload: json.RawMessage(`{}`)},
@@ -70,7 +70,7 @@ func testPublishIdempotency(t *testing.T, s hookd.Store) {
 		{Type: "a", Payload: json.RawMessage(`{}`), IdempotencyKey: "k9"},
 		{Type: "a", Payload: json.RawMessage(`{}`), IdempotencyKey: "k9"},
 	}
-	must(t, s.PublishEvents(ctx, "acme", batch, hookd.MatchSubscribed))
+	must(t, publishErr(s.PublishEvents(ctx, "acme", batch, hookd.MatchSubscribed, nil)))
 	dups := []bool{true, false, true, false, true}
 	for i, ev := range batch {
 		if ev.Duplicate != dups[i] {
@@ -90,7 +90,7 @@ func testPublishAllOrNothing(t *testing.T, s hookd.Store) {
 	tenant(t, s, "acme")
 	endpoint(t, s, "acme", "*")
 	evs := []*hookd.Event{{ID: "e1", Type: "a", Payload: json.RawMessage(`{}`)}}
-	wantCode(t, s.PublishEvents(ctx, "ghost", evs, hookd.MatchSubscribed), hookd.ENOTFOUND)
+	wantCode(t, publishErr(s.PublishEvents(ctx, "ghost", evs, hookd.MatchSubscribed, nil)), hookd.ENOTFOUND)
 	if evs[0].CreatedAt != (time.Time{}) || evs[0].Deliveries != 0 {
 		t.Fatalf("a failed publish changed the caller's event: %+v", evs[0])
 	}
@@ -106,7 +106,7 @@ func testPayloadByteExact(t *testing.T, s hookd.Store) {
 	endpoint(t, s, "acme", "*")
 	payload := json.RawMessage("{\"z\": 1,\n  \"a\":[1.50, \"\\u00e9\", null] , \"big\": 12345678901234567890}")
 	evs := []*hookd.Event{{Type: "a", Payload: payload}}
-	must(t, s.PublishEvents(ctx, "acme", evs, hookd.MatchSubscribed))
+	must(t, publishErr(s.PublishEvents(ctx, "acme", evs, hookd.MatchSubscribed, nil)))
 	got, err := s.FindEventByID(ctx, "acme", evs[0].ID)
 	must(t, err)
 	if string(got.Payload) != string(payload) {
@@ -413,4 +413,56 @@ func testDeliveryFilters(t *testing.T, s hookd.Store) {
 	}
 	_, err = s.FindDeliveryByID(ctx, "other", list[0].ID)
 	wantCode(t, err, hookd.ENOTFOUND)
+}
+
+func testHandoff(t *testing.T, s hookd.Store) {
+	tenant(t, s, "acme")
+	a := endpoint(t, s, "acme", "*")
+	b := endpoint(t, s, "acme", "*")
+	paused := endpoint(t, s, "acme", "*")
+	st := hookd.EndpointPaused
+	_, err := s.UpdateEndpoint(ctx, "acme", paused.ID, hookd.EndpointUpdate{State: &st})
+	must(t, err)
+	now := time.Now()
+	h := &hookd.Handoff{Owner: "n1", Until: now.Add(30 * time.Second), Max: 2,
+		Accept: func(id string) bool { return id != b.ID }}
+	evs := []*hookd.Event{{Type: "x", Payload: json.RawMessage(`{"v":1}`)}, {Type: "y", Payload: json.RawMessage(`{"v":2}`)}}
+	leased, err := s.PublishEvents(ctx, "acme", evs, hookd.MatchSubscribed, h)
+	must(t, err)
+	if evs[0].Deliveries != 3 || evs[1].Deliveries != 3 {
+		t.Fatalf("deliveries = %d, %d; want 3 each", evs[0].Deliveries, evs[1].Deliveries)
+	}
+	if len(leased) != 2 {
+		t.Fatalf("leased %d, want Max = 2", len(leased))
+	}
+	for _, cd := range leased {
+		if cd.EndpointID != a.ID || cd.State != hookd.DeliveryDelivering || len(cd.Payload) == 0 || cd.Attempts != 0 {
+			t.Fatalf("leased delivery = %+v (only the accepting, enabled endpoint may be leased)", cd)
+		}
+	}
+	// The leased ones are not claimable until the lease expires; the rest are.
+	got := claim(t, s, "n2", now.Add(time.Second), 100)
+	for _, cd := range got {
+		if cd.ID == leased[0].ID || cd.ID == leased[1].ID {
+			t.Fatal("a handed-off delivery was claimed while leased")
+		}
+	}
+	if len(got) != 2 { // b's two; the paused endpoint's are held
+		t.Fatalf("claimable = %d, want 2", len(got))
+	}
+	r := result(leased[0], "n1", hookd.DeliverySucceeded, 200, now)
+	must(t, s.CompleteDeliveries(ctx, []*hookd.DeliveryResult{r}))
+	if r.Stale {
+		t.Fatal("the handoff owner's result was dropped")
+	}
+	found := false
+	for _, cd := range claim(t, s, "n3", now.Add(31*time.Second), 100) {
+		if cd.ID == leased[0].ID {
+			t.Fatal("a completed handed-off delivery was claimed again")
+		}
+		found = found || cd.ID == leased[1].ID
+	}
+	if !found {
+		t.Fatal("the unfinished handed-off delivery did not return to the queue when its lease expired")
+	}
 }

@@ -131,7 +131,7 @@ func NewServer(ctx context.Context, cfg ServeConfig, env Env) (*Server, error) {
 		Lease: cfg.Lease, UserAgent: "hookd/" + version,
 	})
 	api := hookdhttp.NewServer(hookdhttp.Config{
-		Store: store, Logger: log, AllowInsecure: cfg.Dev, OnPublish: s.dispatcher.Wake,
+		Store: store, Logger: log, AllowInsecure: cfg.Dev, OnPublish: s.dispatcher.Wake, Dispatcher: s.dispatcher,
 	})
 	s.http = &http.Server{
 		Handler:           api.Handler(),
