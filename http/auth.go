@@ -2,6 +2,7 @@ package http
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -47,6 +48,8 @@ var (
 	errNoKey          = hookd.Errorf(hookd.EUNAUTHORIZED, "A valid API key is required: send Authorization: Bearer <key>.")
 	errKeyNotUsable   = hookd.Errorf(hookd.EUNAUTHORIZED, "The API key is revoked or expired.")
 	errTenantNotFound = hookd.Errorf(hookd.ENOTFOUND, "Tenant not found.")
+	// errLookupAborted is what callers sharing a key read get if it panicked.
+	errLookupAborted = errors.New("API key lookup aborted")
 )
 
 // authenticate resolves the request's API key to a principal: EUNAUTHORIZED
@@ -58,13 +61,15 @@ func (s *Server) authenticate(r *http.Request) (hookd.Principal, error) {
 		return hookd.Principal{}, errNoKey
 	}
 	now := s.now()
-	key, err := s.lookupKey(r.Context(), hookd.HashAPIKey(token), now)
+	hash := hookd.HashAPIKey(token)
+	key, err := s.lookupKey(r.Context(), hash, now)
 	if err != nil {
 		return hookd.Principal{}, err
 	}
 	if !key.Usable(now) {
 		return hookd.Principal{}, errKeyNotUsable
 	}
+	s.recordUse(hash, key.ID, now)
 	return hookd.Principal{KeyID: key.ID, TenantID: key.TenantID, Role: key.Role}, nil
 }
 
@@ -141,19 +146,14 @@ func newKeyCache() *keyCache {
 	return &keyCache{entries: map[string]*keyEntry{}, calls: map[string]*keyCall{}}
 }
 
-// lookupKey finds a key by hash through the cache. An unknown hash is
-// errNoKey. It records the key's use off the request path at most once per
-// touchInterval.
+// lookupKey finds a key by hash through the cache, revoked and expired
+// ones included. An unknown hash is errNoKey.
 func (s *Server) lookupKey(ctx context.Context, hash string, now time.Time) (*hookd.APIKey, error) {
 	c := s.keys
 	c.mu.Lock()
 	if e, ok := c.entries[hash]; ok && fresh(e.loaded, now, keyCacheTTL) {
-		key, touch := e.key, s.dueTouch(e, now)
 		c.mu.Unlock()
-		if touch {
-			s.touchKey(key.ID, now)
-		}
-		return key, nil
+		return e.key, nil
 	}
 	if call, ok := c.calls[hash]; ok {
 		c.mu.Unlock()
@@ -164,57 +164,55 @@ func (s *Server) lookupKey(ctx context.Context, hash string, now time.Time) (*ho
 			return nil, ctx.Err()
 		}
 	}
-	call := &keyCall{done: make(chan struct{})}
+	call := &keyCall{done: make(chan struct{}), err: errLookupAborted}
 	c.calls[hash] = call
 	c.mu.Unlock()
+	defer func() { // also if the store panics, so no caller waits forever
+		c.mu.Lock()
+		delete(c.calls, hash)
+		if call.err == nil {
+			e := &keyEntry{key: call.key, loaded: now}
+			if old, ok := c.entries[hash]; ok {
+				e.touched = old.touched
+			} else if len(c.entries) >= maxCacheEntries {
+				evict(c.entries, func(e *keyEntry) bool { return !fresh(e.loaded, now, keyCacheTTL) })
+			}
+			c.entries[hash] = e
+		}
+		c.mu.Unlock()
+		close(call.done)
+	}()
 
 	// The read is shared with other callers, so it does not end with this
 	// request's context.
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
+	defer cancel()
 	key, err := s.cfg.Store.FindAPIKeyByHash(lctx, hash)
-	cancel()
 	if hookd.ErrorCode(err) == hookd.ENOTFOUND {
 		key, err = nil, errNoKey
 	}
 	call.key, call.err = key, err
-
-	touch := false
-	c.mu.Lock()
-	delete(c.calls, hash)
-	if err == nil {
-		e := &keyEntry{key: key, loaded: now}
-		if old, ok := c.entries[hash]; ok {
-			e.touched = old.touched
-		} else if len(c.entries) >= maxCacheEntries {
-			evict(c.entries, func(e *keyEntry) bool { return !fresh(e.loaded, now, keyCacheTTL) })
-		}
-		c.entries[hash] = e
-		touch = s.dueTouch(e, now)
-	}
-	c.mu.Unlock()
-	close(call.done)
-	if touch {
-		s.touchKey(key.ID, now)
-	}
 	return key, err
 }
 
-// dueTouch reports whether e's use should be recorded now and, if so,
-// marks it recorded. The caller holds the cache lock.
-func (s *Server) dueTouch(e *keyEntry, now time.Time) bool {
-	if !e.touched.IsZero() && now.Sub(e.touched) < touchInterval {
-		return false
+// recordUse records that the key with hash and id authenticated a request,
+// in the background and at most once per touchInterval.
+func (s *Server) recordUse(hash, id string, now time.Time) {
+	c := s.keys
+	c.mu.Lock()
+	e, ok := c.entries[hash]
+	due := ok && (e.touched.IsZero() || now.Sub(e.touched) >= touchInterval)
+	if due {
+		e.touched = now
 	}
-	e.touched = now
-	return true
-}
-
-// touchKey records a key's last use in the background.
-func (s *Server) touchKey(id string, at time.Time) {
+	c.mu.Unlock()
+	if !due {
+		return
+	}
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
 		defer cancel()
-		if err := s.cfg.Store.TouchAPIKey(ctx, id, at); err != nil {
+		if err := s.cfg.Store.TouchAPIKey(ctx, id, now); err != nil {
 			s.log.Debug("record API key use", slog.String("key_id", id), slog.Any("err", err))
 		}
 	}()

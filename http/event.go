@@ -3,6 +3,8 @@ package http
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"time"
 
@@ -196,6 +198,9 @@ func (s *Server) decodeBatch(w http.ResponseWriter, r *http.Request) ([]eventInp
 			}
 			inputs = append(inputs, eventInput{})
 			if err := dec.Decode(&inputs[len(inputs)-1]); err != nil {
+				if errors.Is(err, io.EOF) { // after a comma
+					err = io.ErrUnexpectedEOF
+				}
 				err = decodeError(err, limit)
 				if hookd.ErrorCode(err) == hookd.ETOOLARGE {
 					return nil, err
@@ -219,9 +224,13 @@ func (s *Server) decodeBatch(w http.ResponseWriter, r *http.Request) ([]eventInp
 	return inputs, nil
 }
 
-// expectDelim reads the next token and returns wrong unless it is d.
+// expectDelim reads the next token and returns wrong unless it is d. The
+// body ending before it is malformed JSON, except before the opening '{'.
 func expectDelim(dec *json.Decoder, d json.Delim, wrong error, limit int64) error {
 	tok, err := dec.Token()
+	if errors.Is(err, io.EOF) && d != '{' {
+		err = io.ErrUnexpectedEOF
+	}
 	if err != nil {
 		return decodeError(err, limit)
 	}

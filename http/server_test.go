@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,62 +19,93 @@ import (
 	"github.com/hookd/hookd/sqlite"
 )
 
+// env is one API over a real SQLite store, served on a loopback port.
 type env struct {
-	t      *testing.T
-	store  *sqlite.Store
-	srv    *httptest.Server
-	super  string // superadmin key
-	admin  string // admin of acme
-	viewer string // viewer of acme
-	other  string // admin of beta
-	wakes  int
+	store *sqlite.Store
+	spy   *spyStore // what the API talks to: the store, counted and faultable
+	url   string
+	clock *clock
+	wakes atomic.Int64
+
+	// Keys: a superadmin, an admin and a viewer of tenant acme, and an
+	// admin of tenant beta.
+	super, admin, viewer, other string
+	adminID                     string
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv starts an API with tenants default, acme and beta. opts adjust
+// the configuration before the server is made.
+func newEnv(t *testing.T, opts ...func(*hookdhttp.Config)) *env {
 	t.Helper()
 	s, err := sqlite.Open(filepath.Join(t.TempDir(), "api.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: s}
-	api := hookdhttp.NewServer(hookdhttp.Config{Store: s, OnPublish: func() { e.wakes++ }})
-	e.srv = httptest.NewServer(api.Handler())
+	e := &env{store: s, spy: &spyStore{Store: s}, clock: &clock{t: time.Now()}}
+	cfg := hookdhttp.Config{Store: e.spy, Now: e.clock.Now, OnPublish: func() { e.wakes.Add(1) }}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv := httptest.NewServer(hookdhttp.NewServer(cfg).Handler())
+	e.url = srv.URL
 	t.Cleanup(func() {
-		e.srv.Close()
+		srv.Close()
 		s.Close()
 	})
 	ctx := context.Background()
-	for _, id := range []string{"acme", "beta"} {
+	for _, id := range []string{hookd.DefaultTenant, "acme", "beta"} {
 		if err := s.CreateTenant(ctx, &hookd.Tenant{ID: id, Name: id}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	key := func(tenant string, role hookd.Role) string {
-		k := hookd.NewAPIKeySecret()
-		if err := s.CreateAPIKey(ctx, &hookd.APIKey{TenantID: tenant, Role: role, Hash: hookd.HashAPIKey(k)}); err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	e.super, e.admin, e.viewer, e.other = key("", hookd.RoleSuperadmin), key("acme", hookd.RoleAdmin), key("acme", hookd.RoleViewer), key("beta", hookd.RoleAdmin)
+	var admin *hookd.APIKey
+	e.super, _ = e.newKey(t, "", hookd.RoleSuperadmin, nil)
+	e.admin, admin = e.newKey(t, "acme", hookd.RoleAdmin, nil)
+	e.viewer, _ = e.newKey(t, "acme", hookd.RoleViewer, nil)
+	e.other, _ = e.newKey(t, "beta", hookd.RoleAdmin, nil)
+	e.adminID = admin.ID
 	return e
 }
 
-// do sends a request and returns the status and decoded JSON body.
-func (e *env) do(key, method, path string, body any, hdr ...string) (int, map[string]any) {
-	e.t.Helper()
+// newKey stores a new API key and returns the key and its record.
+func (e *env) newKey(t *testing.T, tenant string, role hookd.Role, expires *time.Time) (string, *hookd.APIKey) {
+	t.Helper()
+	key := hookd.NewAPIKeySecret()
+	k := &hookd.APIKey{TenantID: tenant, Role: role, Name: string(role), Hash: hookd.HashAPIKey(key), ExpiresAt: expires}
+	if err := e.store.CreateAPIKey(context.Background(), k); err != nil {
+		t.Fatal(err)
+	}
+	return key, k
+}
+
+// response is one answer of the API.
+type response struct {
+	status int
+	header http.Header
+	raw    []byte
+	body   map[string]any
+}
+
+// call sends a request with key (none if empty). body is sent as is when
+// it is a string, otherwise as JSON; hdr holds header name/value pairs.
+func (e *env) call(t *testing.T, key, method, path string, body any, hdr ...string) response {
+	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
 	case string:
 		rd = strings.NewReader(b)
-	case []byte:
-		rd = bytes.NewReader(b)
 	default:
-		raw, _ := json.Marshal(b)
+		raw, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
 		rd = bytes.NewReader(raw)
 	}
-	req, _ := http.NewRequest(method, e.srv.URL+path, rd)
+	req, err := http.NewRequest(method, e.url+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
@@ -85,315 +117,240 @@ func (e *env) do(key, method, path string, body any, hdr ...string) (int, map[st
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &out); err != nil {
-			e.t.Fatalf("%s %s: answer is not JSON: %s", method, path, raw)
+	out := response{status: resp.StatusCode, header: resp.Header}
+	if out.raw, err = io.ReadAll(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.raw) > 0 {
+		if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+			t.Fatalf("%s %s: Content-Type %q, body %s", method, path, ct, out.raw)
 		}
-	}
-	return resp.StatusCode, out
-}
-
-func (e *env) want(status int, key, method, path string, body any, hdr ...string) map[string]any {
-	e.t.Helper()
-	got, out := e.do(key, method, path, body, hdr...)
-	if got != status {
-		e.t.Fatalf("%s %s = %d %v, want %d", method, path, got, out, status)
-	}
-	if status >= 400 && strings.HasPrefix(path, "/v1") {
-		er, _ := out["error"].(map[string]any)
-		if er == nil || er["code"] == "" || er["message"] == "" {
-			e.t.Fatalf("%s %s: error body %v lacks code/message", method, path, out)
+		if err := json.Unmarshal(out.raw, &out.body); err != nil {
+			t.Fatalf("%s %s: answer is not a JSON object: %s", method, path, out.raw)
 		}
 	}
 	return out
 }
 
-func (e *env) createEndpoint(key, tenant string, body map[string]any) map[string]any {
-	e.t.Helper()
+// want is call that fails the test unless the status is status; error
+// answers must have the {"error":{"code","message"}} shape.
+func (e *env) want(t *testing.T, status int, key, method, path string, body any, hdr ...string) map[string]any {
+	t.Helper()
+	r := e.call(t, key, method, path, body, hdr...)
+	if r.status != status {
+		t.Fatalf("%s %s = %d %s, want %d", method, path, r.status, r.raw, status)
+	}
+	if status >= 400 {
+		errorCode(t, r.body)
+	}
+	return r.body
+}
+
+// errorCode returns the code of an error answer, failing on another shape.
+func errorCode(t *testing.T, body map[string]any) string {
+	t.Helper()
+	er, _ := body["error"].(map[string]any)
+	code, _ := er["code"].(string)
+	msg, _ := er["message"].(string)
+	if code == "" || msg == "" || len(body) != 1 || len(er) != 2 {
+		t.Fatalf("error answer %v lacks the {\"error\":{\"code\",\"message\"}} shape", body)
+	}
+	return code
+}
+
+// items returns the data of a list answer, checking its shape.
+func items(t *testing.T, body map[string]any) []map[string]any {
+	t.Helper()
+	data, ok := body["data"].([]any)
+	if _, hasCursor := body["next_cursor"]; !ok || !hasCursor {
+		t.Fatalf("list answer %v lacks data or next_cursor", body)
+	}
+	out := make([]map[string]any, len(data))
+	for i, d := range data {
+		out[i] = d.(map[string]any)
+	}
+	return out
+}
+
+func (e *env) createEndpoint(t *testing.T, tenant string, body map[string]any) map[string]any {
+	t.Helper()
 	if body == nil {
 		body = map[string]any{"url": "https://example.com/hook", "events": []string{"*"}}
 	}
-	return e.want(201, key, "POST", "/v1/tenants/"+tenant+"/endpoints", body)
+	key := e.super
+	if tenant == "acme" {
+		key = e.admin
+	}
+	return e.want(t, http.StatusCreated, key, "POST", "/v1/tenants/"+tenant+"/endpoints", body)
 }
 
-func TestEndpointLifecycleAndSecretShownOnce(t *testing.T) {
-	e := newEnv(t)
-	created := e.createEndpoint(e.admin, "acme", map[string]any{
-		"url": "https://example.com/hook", "events": []string{"invoice.*"}, "name": "billing",
-		"headers": map[string]string{"X-Env": "prod"}, "timeout": "5s",
-		"signatures": []map[string]string{{"scheme": "standard"}, {"scheme": "hmac", "header": "X-Hub-Signature-256"}},
-	})
-	secret, _ := created["secret"].(string)
-	if !strings.HasPrefix(secret, "whsec_") {
-		t.Fatalf("create response lacks the secret: %v", created)
-	}
-	id := created["id"].(string)
-	path := "/v1/tenants/acme/endpoints/" + id
-	for _, out := range []map[string]any{
-		e.want(200, e.admin, "GET", path, nil),
-		e.want(200, e.viewer, "GET", path, nil),
-		e.want(200, e.admin, "PATCH", path, map[string]any{"description": "new"}),
-	} {
-		if _, ok := out["secret"]; ok {
-			t.Fatalf("a response other than create shows the secret: %v", out)
-		}
-		if strings.Contains(fmt.Sprint(out), secret) {
-			t.Fatal("the secret leaked")
-		}
-	}
-	list := e.want(200, e.admin, "GET", "/v1/tenants/acme/endpoints", nil)
-	if strings.Contains(fmt.Sprint(list), secret) || len(list["data"].([]any)) != 1 {
-		t.Fatalf("list = %v", list)
-	}
-	got := e.want(200, e.admin, "GET", path, nil)
-	if got["timeout"] != "5s" || got["description"] != "new" || got["name"] != "billing" || got["state"] != "enabled" {
-		t.Fatalf("endpoint = %v", got)
-	}
-	// Caller-supplied secret.
-	own := "whsec_" + strings.Repeat("QUJD", 8)
-	c2 := e.createEndpoint(e.admin, "acme", map[string]any{"url": "https://example.com/2", "events": []string{"*"}, "secret": own})
-	if c2["secret"] != own {
-		t.Fatalf("supplied secret not used: %v", c2["secret"])
-	}
-	e.want(400, e.admin, "POST", "/v1/tenants/acme/endpoints", map[string]any{"url": "https://example.com/2", "events": []string{"*"}, "secret": "short"})
-
-	e.want(204, e.admin, "DELETE", path, nil)
-	e.want(404, e.admin, "GET", path, nil)
-	e.want(404, e.admin, "DELETE", path, nil)
+// clock is a settable time source for the API.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
 }
 
-func TestBadInputChangesNothing(t *testing.T) {
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// spyStore is the real store with counted key and tenant reads and
+// optional faults per method.
+type spyStore struct {
+	hookd.Store
+	keyReads, touches, tenantReads atomic.Int64
+
+	publishes atomic.Int64 // PublishEvents calls
+
+	mu     sync.Mutex
+	faults map[string]error // method name -> error to return instead of calling the store
+}
+
+func (s *spyStore) fail(method string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.faults == nil {
+		s.faults = map[string]error{}
+	}
+	if err == nil {
+		delete(s.faults, method)
+	} else {
+		s.faults[method] = err
+	}
+}
+
+// fault returns the error method should fail with, nil to call the store.
+func (s *spyStore) fault(method string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.faults[method]
+}
+
+func (s *spyStore) FindAPIKeyByHash(ctx context.Context, hash string) (*hookd.APIKey, error) {
+	s.keyReads.Add(1)
+	if err := s.fault("FindAPIKeyByHash"); err != nil {
+		return nil, err
+	}
+	return s.Store.FindAPIKeyByHash(ctx, hash)
+}
+
+func (s *spyStore) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
+	err := s.Store.TouchAPIKey(ctx, id, at)
+	s.touches.Add(1)
+	return err
+}
+
+func (s *spyStore) FindTenant(ctx context.Context, id string) (*hookd.Tenant, error) {
+	s.tenantReads.Add(1)
+	if err := s.fault("FindTenant"); err != nil {
+		return nil, err
+	}
+	return s.Store.FindTenant(ctx, id)
+}
+
+func (s *spyStore) PublishEvents(ctx context.Context, tenant string, evs []*hookd.Event, m hookd.EndpointMatcher, h *hookd.Handoff) ([]*hookd.ClaimedDelivery, error) {
+	s.publishes.Add(1)
+	if err := s.fault("PublishEvents"); err != nil {
+		return nil, err
+	}
+	return s.Store.PublishEvents(ctx, tenant, evs, m, h)
+}
+
+func (s *spyStore) CreateEndpoint(ctx context.Context, ep *hookd.Endpoint) error {
+	if err := s.fault("CreateEndpoint"); err != nil {
+		return err
+	}
+	return s.Store.CreateEndpoint(ctx, ep)
+}
+
+func (s *spyStore) UpdateEndpoint(ctx context.Context, tenant, id string, upd hookd.EndpointUpdate) (*hookd.Endpoint, error) {
+	if err := s.fault("UpdateEndpoint"); err != nil {
+		return nil, err
+	}
+	return s.Store.UpdateEndpoint(ctx, tenant, id, upd)
+}
+
+func (s *spyStore) FindEndpoints(ctx context.Context, f hookd.EndpointFilter) ([]*hookd.Endpoint, string, error) {
+	if err := s.fault("FindEndpoints"); err != nil {
+		return nil, "", err
+	}
+	return s.Store.FindEndpoints(ctx, f)
+}
+
+func (s *spyStore) RetryDelivery(ctx context.Context, tenant, id string, now time.Time) (*hookd.Delivery, error) {
+	if err := s.fault("RetryDelivery"); err != nil {
+		return nil, err
+	}
+	return s.Store.RetryDelivery(ctx, tenant, id, now)
+}
+
+var _ hookd.Store = (*spyStore)(nil)
+
+func TestRouting(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
-	ep := "/v1/tenants/acme/endpoints"
 	cases := []struct {
 		name   string
-		status int
+		key    string
 		method string
 		path   string
-		body   any
-		hdr    []string
+		status int
+		code   string
+		allow  string
 	}{
-		{"malformed JSON", 400, "POST", ep, `{"url": "https://x.com", `, nil},
-		{"unknown field", 400, "POST", ep, map[string]any{"url": "https://x.com", "events": []string{"*"}, "evnts": 1}, nil},
-		{"trailing data", 400, "POST", ep, `{"url":"https://x.com","events":["*"]} {}`, nil},
-		{"wrong type", 400, "POST", ep, map[string]any{"url": 5, "events": []string{"*"}}, nil},
-		{"empty body", 400, "POST", ep, "", nil},
-		{"not JSON content type", 415, "POST", ep, `{}`, []string{"Content-Type", "text/plain"}},
-		{"ftp URL", 400, "POST", ep, map[string]any{"url": "ftp://x.com/h", "events": []string{"*"}}, nil},
-		{"http URL without --dev", 400, "POST", ep, map[string]any{"url": "http://x.com/h", "events": []string{"*"}}, nil},
-		{"URL without host", 400, "POST", ep, map[string]any{"url": "https:///h", "events": []string{"*"}}, nil},
-		{"URL with credentials", 400, "POST", ep, map[string]any{"url": "https://u:p@x.com/h", "events": []string{"*"}}, nil},
-		{"no events", 400, "POST", ep, map[string]any{"url": "https://x.com/h"}, nil},
-		{"bad pattern", 400, "POST", ep, map[string]any{"url": "https://x.com/h", "events": []string{"a.*.b"}}, nil},
-		{"bad pattern chars", 400, "POST", ep, map[string]any{"url": "https://x.com/h", "events": []string{"a b"}}, nil},
-		{"unknown scheme", 400, "POST", ep, map[string]any{"url": "https://x.com/h", "events": []string{"*"}, "signatures": []map[string]string{{"scheme": "md5"}}}, nil},
-		{"reserved header", 400, "POST", ep, map[string]any{"url": "https://x.com/h", "events": []string{"*"}, "headers": map[string]string{"webhook-id": "x"}}, nil},
-		{"bad timeout", 400, "POST", ep, map[string]any{"url": "https://x.com/h", "events": []string{"*"}, "timeout": "forever"}, nil},
-		{"unknown tenant", 404, "POST", "/v1/tenants/ghost/endpoints", map[string]any{"url": "https://x.com/h", "events": []string{"*"}}, nil},
-		{"bad event type", 400, "POST", "/v1/tenants/acme/events", map[string]any{"type": "no spaces", "data": map[string]any{}}, nil},
-		{"event without data", 400, "POST", "/v1/tenants/acme/events", map[string]any{"type": "a.b"}, nil},
-		{"payload over 1 MiB", 413, "POST", "/v1/tenants/acme/events", `{"type":"a.b","data":"` + strings.Repeat("x", 1<<20) + `"}`, nil},
-		{"empty batch", 400, "POST", "/v1/tenants/acme/events/batch", map[string]any{"events": []any{}}, nil},
-		{"bad state filter", 400, "GET", "/v1/tenants/acme/deliveries?state=lost", nil, nil},
-		{"bad limit", 400, "GET", "/v1/tenants/acme/deliveries?limit=0", nil, nil},
-		{"bad cursor", 400, "GET", "/v1/tenants/acme/deliveries?cursor=%21%21", nil, nil},
-		{"unknown endpoint", 404, "GET", ep + "/ep_nope", nil, nil},
-		{"unknown delivery", 404, "GET", "/v1/tenants/acme/deliveries/msg_nope", nil, nil},
-		{"retry unknown delivery", 404, "POST", "/v1/tenants/acme/deliveries/msg_nope/retry", nil, nil},
-		{"unknown event", 404, "GET", "/v1/tenants/acme/events/evt_nope", nil, nil},
-		{"unknown route", 404, "GET", "/v1/nothing", nil, nil},
+		{"unknown v1 route", e.admin, "GET", "/v1/nothing", 404, "not_found", ""},
+		{"unknown v1 route needs a key first", "", "GET", "/v1/nothing", 401, "unauthorized", ""},
+		{"unknown route outside v1", "", "GET", "/nothing", 404, "not_found", ""},
+		{"root", "", "GET", "/", 404, "not_found", ""},
+		{"wrong method on a collection", e.admin, "PUT", "/v1/tenants/acme/endpoints", 405, "method_not_allowed", "GET, HEAD, POST"},
+		{"wrong method on an item", e.admin, "POST", "/v1/tenants/acme/endpoints/ep_1", 405, "method_not_allowed", "DELETE, GET, HEAD, PATCH"},
+		{"wrong method on retry", e.admin, "GET", "/v1/tenants/acme/deliveries/msg_1/retry", 405, "method_not_allowed", "POST"},
+		{"wrong method without a key", "", "PUT", "/v1/tenants/acme/endpoints", 401, "unauthorized", ""},
+		{"wrong method on healthz", "", "POST", "/healthz", 405, "method_not_allowed", "GET, HEAD"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			e.t = t
-			e.want(c.status, e.admin, c.method, c.path, c.body, c.hdr...)
+			r := e.call(t, c.key, c.method, c.path, nil)
+			if r.status != c.status || errorCode(t, r.body) != c.code {
+				t.Fatalf("%s %s = %d %s, want %d %s", c.method, c.path, r.status, r.raw, c.status, c.code)
+			}
+			if got := r.header.Get("Allow"); got != c.allow {
+				t.Errorf("Allow = %q, want %q", got, c.allow)
+			}
 		})
 	}
-	e.t = t
-	if list := e.want(200, e.admin, "GET", ep, nil); len(list["data"].([]any)) != 0 {
-		t.Fatalf("bad requests created endpoints: %v", list)
-	}
-	if list := e.want(200, e.admin, "GET", "/v1/tenants/acme/deliveries", nil); len(list["data"].([]any)) != 0 {
-		t.Fatal("bad requests created deliveries")
-	}
 }
 
-func TestAuth(t *testing.T) {
+func TestHealth(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
-	path := "/v1/tenants/acme/endpoints"
-	for name, hdr := range map[string]string{
-		"missing":    "",
-		"not bearer": "Basic dXNlcjpwYXNz",
-		"wrong key":  "Bearer hk_wrong",
-		"empty":      "Bearer ",
-	} {
-		req, _ := http.NewRequest("GET", e.srv.URL+path, nil)
-		if hdr != "" {
-			req.Header.Set("Authorization", hdr)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") == "" {
-			t.Errorf("%s: status %d, WWW-Authenticate %q", name, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
-		}
+	if got := e.want(t, 200, "", "GET", "/healthz", nil); got["status"] != "ok" {
+		t.Errorf("healthz = %v", got)
 	}
-	// Expired and revoked keys.
-	ctx := context.Background()
-	past := time.Now().Add(-time.Minute)
-	expired := hookd.NewAPIKeySecret()
-	if err := e.store.CreateAPIKey(ctx, &hookd.APIKey{TenantID: "acme", Role: hookd.RoleAdmin, Hash: hookd.HashAPIKey(expired), ExpiresAt: &past}); err != nil {
-		t.Fatal(err)
+	if got := e.want(t, 200, "", "GET", "/readyz", nil); got["status"] != "ok" {
+		t.Errorf("readyz = %v", got)
 	}
-	e.want(401, expired, "GET", path, nil)
-	revoked := hookd.NewAPIKeySecret()
-	k := &hookd.APIKey{TenantID: "acme", Role: hookd.RoleAdmin, Hash: hookd.HashAPIKey(revoked)}
-	if err := e.store.CreateAPIKey(ctx, k); err != nil {
-		t.Fatal(err)
+	e.spy.fail("FindTenant", hookd.Errorf(hookd.EUNAVAILABLE, "down"))
+	if r := e.call(t, "", "GET", "/readyz", nil); r.status != 503 || r.body["status"] != "unavailable" {
+		t.Errorf("readyz with a failing store = %d %s", r.status, r.raw)
 	}
-	if err := e.store.RevokeAPIKey(ctx, k.ID, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	e.want(401, revoked, "GET", path, nil)
-
-	// Tenant isolation: another tenant's admin sees the same 404 as for a
-	// tenant that does not exist; a viewer may read but not write.
-	created := e.createEndpoint(e.admin, "acme", nil)
-	id := created["id"].(string)
-	notYours := e.want(404, e.other, "GET", path+"/"+id, nil)
-	noSuch := e.want(404, e.other, "GET", "/v1/tenants/ghost/endpoints/"+id, nil)
-	if fmt.Sprint(notYours) != fmt.Sprint(noSuch) {
-		t.Fatalf("'not yours' (%v) differs from 'does not exist' (%v)", notYours, noSuch)
-	}
-	e.want(404, e.other, "POST", "/v1/tenants/acme/events", map[string]any{"type": "a", "data": 1})
-	e.want(200, e.viewer, "GET", path, nil)
-	e.want(403, e.viewer, "POST", path, map[string]any{"url": "https://x.com", "events": []string{"*"}})
-	e.want(403, e.viewer, "DELETE", path+"/"+id, nil)
-	e.want(200, e.super, "GET", "/v1/tenants/beta/endpoints", nil)
-	e.want(404, e.super, "GET", "/v1/tenants/ghost/endpoints", nil)
-	// Health endpoints need no key.
-	e.want(200, "", "GET", "/healthz", nil)
-	e.want(200, "", "GET", "/readyz", nil)
-}
-
-func TestPublish(t *testing.T) {
-	e := newEnv(t)
-	e.createEndpoint(e.admin, "acme", map[string]any{"url": "https://a.com", "events": []string{"*"}})
-	e.createEndpoint(e.admin, "acme", map[string]any{"url": "https://b.com", "events": []string{"invoice.*"}})
-	e.createEndpoint(e.admin, "acme", map[string]any{"url": "https://c.com", "events": []string{"invoice.paid"}})
-	for typ, want := range map[string]float64{"invoice.paid": 3, "invoice.sent": 2, "user.created": 1} {
-		out := e.want(202, e.admin, "POST", "/v1/tenants/acme/events", map[string]any{"type": typ, "data": map[string]any{"x": 1}})
-		if out["deliveries"] != want || !strings.HasPrefix(out["id"].(string), "evt_") {
-			t.Fatalf("%s: %v, want %v deliveries", typ, out, want)
-		}
-	}
-	// Idempotency-Key: the repeat answers the first result and creates nothing.
-	first := e.want(202, e.admin, "POST", "/v1/tenants/acme/events", map[string]any{"type": "invoice.paid", "data": 1}, "Idempotency-Key", "order-1")
-	wakes := e.wakes
-	again := e.want(202, e.admin, "POST", "/v1/tenants/acme/events", map[string]any{"type": "user.created", "data": 2}, "Idempotency-Key", "order-1")
-	if again["id"] != first["id"] || again["deliveries"] != first["deliveries"] || e.wakes != wakes {
-		t.Fatalf("repeat = %v, first = %v", again, first)
-	}
-	ds := e.want(200, e.admin, "GET", "/v1/tenants/acme/deliveries?event_id="+first["id"].(string), nil)
-	if n := len(ds["data"].([]any)); n != 3 {
-		t.Fatalf("deliveries of the idempotent event = %d, want 3", n)
-	}
-	ev := e.want(200, e.viewer, "GET", "/v1/tenants/acme/events/"+first["id"].(string), nil)
-	if ev["type"] != "invoice.paid" || fmt.Sprint(ev["data"]) != "1" {
-		t.Fatalf("event = %v", ev)
-	}
-
-	// Batch: ids in order; one bad event fails the whole batch.
-	out := e.want(202, e.admin, "POST", "/v1/tenants/acme/events/batch", map[string]any{"events": []map[string]any{
-		{"type": "a.one", "data": 1, "id": "b-1"}, {"type": "invoice.paid", "data": 2, "id": "b-2"}, {"type": "a.three", "data": 3, "id": "b-3"},
-	}})
-	data := out["data"].([]any)
-	if len(data) != 3 || data[0].(map[string]any)["id"] != "b-1" || data[2].(map[string]any)["id"] != "b-3" || data[1].(map[string]any)["deliveries"] != 3.0 {
-		t.Fatalf("batch = %v", out)
-	}
-	bad := e.want(400, e.admin, "POST", "/v1/tenants/acme/events/batch", map[string]any{"events": []map[string]any{
-		{"type": "ok.one", "data": 1, "id": "c-1"}, {"type": "bad type", "data": 2},
-	}})
-	if !strings.Contains(fmt.Sprint(bad), "events[1]") {
-		t.Fatalf("batch error does not name the event: %v", bad)
-	}
-	e.want(404, e.admin, "GET", "/v1/tenants/acme/events/c-1", nil)
-	many := make([]map[string]any, 1001)
-	for i := range many {
-		many[i] = map[string]any{"type": "a", "data": i}
-	}
-	e.want(413, e.admin, "POST", "/v1/tenants/acme/events/batch", map[string]any{"events": many})
-}
-
-func TestPaginationAndRetry(t *testing.T) {
-	e := newEnv(t)
-	e.createEndpoint(e.admin, "acme", nil)
-	for i := range 5 {
-		e.want(202, e.admin, "POST", "/v1/tenants/acme/events", map[string]any{"type": "a", "data": i})
-	}
-	seen := 0
-	cursor := ""
-	for pages := 0; ; pages++ {
-		out := e.want(200, e.viewer, "GET", "/v1/tenants/acme/deliveries?limit=2&cursor="+cursor, nil)
-		seen += len(out["data"].([]any))
-		cursor, _ = out["next_cursor"].(string)
-		if cursor == "" {
-			if pages != 2 {
-				t.Fatalf("pages = %d, want 3", pages+1)
-			}
-			break
-		}
-	}
-	if seen != 5 {
-		t.Fatalf("seen %d deliveries, want 5", seen)
-	}
-	list := e.want(200, e.admin, "GET", "/v1/tenants/acme/deliveries", nil)
-	id := list["data"].([]any)[0].(map[string]any)["id"].(string)
-	wakes := e.wakes
-	out := e.want(202, e.admin, "POST", "/v1/tenants/acme/deliveries/"+id+"/retry", nil)
-	if out["state"] != "pending" || e.wakes != wakes+1 {
-		t.Fatalf("retry = %v (wakes %d)", out, e.wakes-wakes)
-	}
-	d := e.want(200, e.viewer, "GET", "/v1/tenants/acme/deliveries/"+id, nil)
-	if _, ok := d["attempt_log"]; !ok {
-		t.Fatalf("delivery lacks attempt_log: %v", d)
-	}
-}
-
-func TestEventTypes(t *testing.T) {
-	e := newEnv(t)
-	base := "/v1/tenants/acme/event-types"
-	e.want(201, e.admin, "POST", base, map[string]any{"name": "invoice.paid", "description": "paid", "example": map[string]any{"id": 1}})
-	e.want(409, e.admin, "POST", base, map[string]any{"name": "invoice.paid"})
-	e.want(400, e.admin, "POST", base, map[string]any{"name": "bad name"})
-	got := e.want(200, e.viewer, "GET", base+"/invoice.paid", nil)
-	if got["description"] != "paid" || fmt.Sprint(got["example"]) != "map[id:1]" {
-		t.Fatalf("event type = %v", got)
-	}
-	up := e.want(200, e.admin, "PATCH", base+"/invoice.paid", map[string]any{"deprecated": true})
-	if up["deprecated"] != true || up["description"] != "paid" {
-		t.Fatalf("patched = %v", up)
-	}
-	if l := e.want(200, e.viewer, "GET", base, nil); len(l["data"].([]any)) != 1 {
-		t.Fatalf("list = %v", l)
-	}
-	e.want(404, e.other, "GET", base+"/invoice.paid", nil)
-	e.want(204, e.admin, "DELETE", base+"/invoice.paid", nil)
-	e.want(404, e.admin, "GET", base+"/invoice.paid", nil)
-}
-
-// A failing store answers 503 and nothing is half-written.
-func TestStoreFailureIs503(t *testing.T) {
-	e := newEnv(t)
-	e.createEndpoint(e.admin, "acme", nil)
+	e.want(t, 200, "", "GET", "/healthz", nil)
+	e.spy.fail("FindTenant", nil)
+	e.want(t, 200, "", "GET", "/readyz", nil)
 	e.store.Close()
-	e.want(503, e.admin, "POST", "/v1/tenants/acme/events", map[string]any{"type": "a", "data": 1}, "Idempotency-Key", "k")
-	e.want(503, "", "GET", "/readyz", nil)
+	if r := e.call(t, "", "GET", "/readyz", nil); r.status != 503 || r.body["status"] != "unavailable" {
+		t.Errorf("readyz with a failing store = %d %s", r.status, r.raw)
+	}
+	e.want(t, 200, "", "GET", "/healthz", nil)
 }
