@@ -15,8 +15,13 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 	return json.Marshal(time.Duration(d).String())
 }
 
-// UnmarshalJSON accepts "15s"-style strings and numbers of seconds.
+// UnmarshalJSON accepts "15s"-style strings and numbers of seconds; null
+// leaves the value unset (zero, so the default applies).
 func (d *Duration) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*d = 0
+		return nil
+	}
 	var s string
 	if err := json.Unmarshal(b, &s); err == nil {
 		v, err := time.ParseDuration(s)

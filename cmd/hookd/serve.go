@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/hookd/hookd/delivery"
 	hookdhttp "github.com/hookd/hookd/http"
 	"github.com/hookd/hookd/sqlite"
+	"github.com/hookd/hookd/vault"
 )
 
 // ServeConfig is the configuration of `hookd serve`.
@@ -30,6 +32,9 @@ type ServeConfig struct {
 	LogJSON  bool
 	// DebugAddr, when set, serves net/http/pprof there (keep it on loopback).
 	DebugAddr string
+	// MasterKeyFile holds the key that encrypts secrets at rest when
+	// HOOKD_MASTER_KEY is not set; default hookd.key beside the database.
+	MasterKeyFile string
 }
 
 // Server is a running hookd: store, API and dispatcher. Tests build one with
@@ -59,6 +64,8 @@ func parseServeFlags(args []string, env Env) (ServeConfig, error) {
 	fs.DurationVar(&c.Lease, "lease", leaseDefault, "how long a claimed delivery is held before another node may take it (HOOKD_LEASE)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr(env, "HOOKD_LOG_LEVEL", "info"), "debug, info, warn or error (HOOKD_LOG_LEVEL)")
 	fs.BoolVar(&c.LogJSON, "log-json", envOr(env, "HOOKD_LOG_FORMAT", "") == "json", "log as JSON lines (HOOKD_LOG_FORMAT=json)")
+	fs.StringVar(&c.MasterKeyFile, "master-key-file", envOr(env, "HOOKD_MASTER_KEY_FILE", ""),
+		"file with the key that encrypts secrets at rest, created on first start (HOOKD_MASTER_KEY_FILE; default hookd.key beside the database; HOOKD_MASTER_KEY overrides)")
 	fs.StringVar(&c.DebugAddr, "debug-addr", envOr(env, "HOOKD_DEBUG_ADDR", ""), "serve Go profiling (pprof) on this address, e.g. 127.0.0.1:6060 (HOOKD_DEBUG_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -91,22 +98,53 @@ func newLogger(cfg ServeConfig, env Env) *slog.Logger {
 	return slog.New(slog.NewTextHandler(env.Stderr, opts))
 }
 
-// openStore opens the database named by dsn.
-func openStore(dsn string, log *slog.Logger) (hookd.Store, error) {
+// openStore opens the database named by dsn, sealing secrets with cipher.
+func openStore(dsn string, cipher hookd.Cipher, log *slog.Logger) (hookd.Store, error) {
 	switch {
 	case strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://"):
 		return nil, usageError{"PostgreSQL is not supported by this build yet; use a SQLite file"}
 	default:
-		path := strings.TrimPrefix(dsn, "sqlite:")
-		return sqlite.Open(path, sqlite.Options{Logger: log})
+		return sqlite.Open(sqlitePath(dsn), sqlite.Options{Logger: log, Cipher: cipher})
 	}
+}
+
+func sqlitePath(dsn string) string { return strings.TrimPrefix(dsn, "sqlite:") }
+
+// masterKey returns the vault that encrypts secrets at rest: the key in
+// HOOKD_MASTER_KEY, else the key file, which is created (mode 0600) on
+// first start.
+func masterKey(cfg ServeConfig, env Env, log *slog.Logger) (*vault.Vault, error) {
+	if v := env.Getenv("HOOKD_MASTER_KEY"); v != "" {
+		k, err := vault.ParseKey(v)
+		if err != nil {
+			return nil, usageError{"HOOKD_MASTER_KEY: " + err.Error()}
+		}
+		return vault.New(k)
+	}
+	path := cfg.MasterKeyFile
+	if path == "" {
+		path = filepath.Join(filepath.Dir(sqlitePath(cfg.DB)), "hookd.key")
+	}
+	k, created, err := vault.LoadOrCreateKeyFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("master key: %w", err)
+	}
+	if created {
+		log.Warn("generated a master key for secrets at rest; back it up: without it stored secrets cannot be read",
+			slog.String("file", path))
+	}
+	return vault.New(k)
 }
 
 // NewServer opens the store, prepares the default tenant and admin key, and
 // binds the listener, so that on return the address is known.
 func NewServer(ctx context.Context, cfg ServeConfig, env Env) (*Server, error) {
 	log := newLogger(cfg, env)
-	store, err := openStore(cfg.DB, log)
+	box, err := masterKey(cfg, env, log)
+	if err != nil {
+		return nil, err
+	}
+	store, err := openStore(cfg.DB, box, log)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
