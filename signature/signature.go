@@ -236,13 +236,7 @@ func VerifyTimestamped(secret, header string, h http.Header, body []byte, now ti
 	m.Write([]byte(ts))
 	m.Write([]byte{'.'})
 	m.Write(body)
-	want := m.Sum(nil)
-	for _, sig := range sigs {
-		if hmac.Equal(sig, want) {
-			return nil
-		}
-	}
-	return ErrMismatch
+	return anyEqual(sigs, m.Sum(nil))
 }
 
 // ParseHMAC returns the signatures of a "sha256=<hex>[,sha256=<hex>...]" header.
@@ -276,13 +270,7 @@ func VerifyHMAC(secret, header string, h http.Header, body []byte) error {
 	}
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write(body)
-	want := m.Sum(nil)
-	for _, sig := range sigs {
-		if hmac.Equal(sig, want) {
-			return nil
-		}
-	}
-	return ErrMismatch
+	return anyEqual(sigs, m.Sum(nil))
 }
 
 // VerifyRequest verifies every signature scheme it finds on a request: the
@@ -342,4 +330,14 @@ func checkTimestamp(ts string, now time.Time, tolerance time.Duration) error {
 		return ErrTimestamp
 	}
 	return nil
+}
+
+// anyEqual returns nil if one of sigs equals want (in constant time), else ErrMismatch.
+func anyEqual(sigs [][]byte, want []byte) error {
+	for _, sig := range sigs {
+		if hmac.Equal(sig, want) {
+			return nil
+		}
+	}
+	return ErrMismatch
 }
