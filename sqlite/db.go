@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -89,6 +90,13 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Create the file private to its owner before SQLite opens it; SQLite
+	// gives its -wal and -shm files the same permissions. It holds payloads.
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, hookd.Errorf(hookd.EUNAVAILABLE, "Cannot open the database file %s.", path)
+	}
+	f.Close()
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=cache_size(-16000)"
 	write, err := sql.Open("sqlite", "file:"+escapePath(abs)+"?"+pragmas+"&_txlock=immediate")
 	if err != nil {

@@ -85,6 +85,27 @@ func TestReopenKeepsDataAndMigrationsAreIdempotent(t *testing.T) {
 	}
 }
 
+func TestDatabaseFilesArePrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	s, err := sqlite.Open(path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.CreateTenant(context.Background(), &hookd.Tenant{ID: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{path, path + "-wal"} {
+		info, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Mode().Perm()&0o077 != 0 {
+			t.Fatalf("%s has mode %v, want no access for group and others", filepath.Base(f), info.Mode().Perm())
+		}
+	}
+}
+
 func TestClosedStoreIsUnavailable(t *testing.T) {
 	s := open(t)
 	s.Close()
