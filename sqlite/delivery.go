@@ -205,6 +205,13 @@ func (s *Store) CompleteDeliveries(ctx context.Context, results []*hookd.Deliver
 
 // ReleaseDeliveries returns owner's leased deliveries to the queue, due at now.
 func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []string, now time.Time) error {
+	return s.updateLeased(ctx, owner, ids, `state = CASE WHEN attempts = 0 THEN 'pending' ELSE 'failed' END,
+		lease_owner = NULL, lease_until = NULL, next_attempt_at = ?, updated_at = ?`, ns(now), ns(now))
+}
+
+// updateLeased applies set (with its args) to the given deliveries that
+// owner still holds.
+func (s *Store) updateLeased(ctx context.Context, owner string, ids []string, set string, args ...any) error {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -213,10 +220,9 @@ func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []strin
 		return err
 	}
 	return s.exec(ctx, func(w *writer) error {
-		_, err := w.Exec(`UPDATE deliveries SET state = CASE WHEN attempts = 0 THEN 'pending' ELSE 'failed' END,
-				lease_owner = NULL, lease_until = NULL, next_attempt_at = ?, updated_at = ?
+		_, err := w.Exec(`UPDATE deliveries SET `+set+`
 			WHERE seq IN (SELECT value FROM json_each(?)) AND state = 'delivering' AND lease_owner = ?`,
-			ns(now), ns(now), string(list), owner)
+			append(args, string(list), owner)...)
 		return err
 	})
 }
@@ -232,18 +238,7 @@ func (s *Store) ExtendLeases(ctx context.Context, owner string, ids []string, un
 			return err
 		})
 	}
-	if len(ids) == 0 {
-		return nil
-	}
-	list, err := json.Marshal(seqsOf(ids))
-	if err != nil {
-		return err
-	}
-	return s.exec(ctx, func(w *writer) error {
-		_, err := w.Exec(`UPDATE deliveries SET lease_until = ?
-			WHERE seq IN (SELECT value FROM json_each(?)) AND state = 'delivering' AND lease_owner = ?`, ns(until), string(list), owner)
-		return err
-	})
+	return s.updateLeased(ctx, owner, ids, `lease_until = ?`, ns(until))
 }
 
 // RetryDelivery makes a delivery due now with a manual next attempt.
