@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -266,5 +267,73 @@ func TestShutdownLeavesNothingLeased(t *testing.T) {
 	}
 	if countState(list, hookd.DeliverySucceeded)+countState(list, hookd.DeliveryPending) != 100 {
 		t.Fatalf("states after shutdown: %d succeeded, %d pending", countState(list, hookd.DeliverySucceeded), countState(list, hookd.DeliveryPending))
+	}
+}
+
+// Receivers that misbehave: too slow (timeout), a huge answer (stored
+// truncated), a connection closed before any answer (connection error), and
+// a 2xx whose body is cut short (still accepted: the status was given).
+func TestMisbehavingReceivers(t *testing.T) {
+	h := newHarness(t)
+	stop := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-stop:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	defer close(stop) // runs before slow.Close, which waits for handlers
+	huge := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+		w.Write([]byte(strings.Repeat("x", 1<<20)))
+	}))
+	defer huge.Close()
+	hijack := func(reply string) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Write([]byte(reply))
+				conn.Close()
+			}
+		}))
+	}
+	dropped := hijack("")
+	defer dropped.Close()
+	cut := hijack("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+	defer cut.Close()
+
+	slowEp, _ := h.endpoint(slow.URL, func(e *hookd.Endpoint) { e.Timeout = hookd.Duration(200 * time.Millisecond) })
+	hugeEp, _ := h.endpoint(huge.URL, nil)
+	dropEp, _ := h.endpoint(dropped.URL, nil)
+	cutEp, _ := h.endpoint(cut.URL, nil)
+	h.publish(1)
+
+	first := func(ep string, want hookd.DeliveryState) *hookd.Attempt {
+		t.Helper()
+		var a *hookd.Attempt
+		eventually(t, "the first attempt to "+ep, func() bool {
+			list := h.deliveries(ep)
+			if len(list) != 1 || list[0].State != want {
+				return false
+			}
+			d, _ := h.store.FindDeliveryByID(context.Background(), "acme", list[0].ID)
+			a = d.AttemptLog[0]
+			return true
+		})
+		return a
+	}
+	if a := first(slowEp.ID, hookd.DeliveryFailed); a.ErrorClass != hookd.ErrClassTimeout || a.StatusCode != 0 {
+		t.Fatalf("slow receiver: %+v", a)
+	}
+	if a := first(hugeEp.ID, hookd.DeliveryFailed); a.StatusCode != 500 || len(a.ResponseBody) != 16<<10 {
+		t.Fatalf("huge answer: status %d, stored body %d bytes (want 16 KiB)", a.StatusCode, len(a.ResponseBody))
+	}
+	if a := first(dropEp.ID, hookd.DeliveryFailed); a.ErrorClass != hookd.ErrClassConnection || a.StatusCode != 0 {
+		t.Fatalf("dropped connection: %+v", a)
+	}
+	if a := first(cutEp.ID, hookd.DeliverySucceeded); a.StatusCode != 200 || a.ResponseBody != "partial" {
+		t.Fatalf("cut-short 2xx: %+v", a)
 	}
 }
