@@ -255,10 +255,7 @@ func (s *Store) RetryDelivery(ctx context.Context, tenantID, id string, now time
 		case hookd.DeliveryCancelled:
 			return hookd.Errorf(hookd.ECONFLICT, "The delivery was cancelled because its endpoint was deleted.")
 		}
-		state := hookd.DeliveryPending
-		if d.Attempts > 0 {
-			state = hookd.DeliveryFailed
-		}
+		state := hookd.DeliveryPending // waiting for the manual attempt
 		if _, err := w.Exec(`UPDATE deliveries SET state = ?, done = 0, next_attempt_at = ?, manual = 1, updated_at = ? WHERE seq = ?`,
 			string(state), ns(now), ns(now), d.Seq); err != nil {
 			return err

@@ -324,8 +324,8 @@ func testRetry(t *testing.T, s hookd.Store) {
 	wantCode(t, err, hookd.ENOTFOUND)
 	d, err := s.RetryDelivery(ctx, "acme", got[0].ID, now)
 	must(t, err)
-	if d.State == hookd.DeliveryDead || d.NextAttemptAt == nil {
-		t.Fatalf("retried delivery = %+v", d)
+	if d.State != hookd.DeliveryPending || d.NextAttemptAt == nil || d.Attempts != 1 {
+		t.Fatalf("retried delivery = %+v, want pending with its attempt count", d)
 	}
 	c := claim(t, s, "n1", now, 10)
 	if len(c) != 1 || !c[0].Manual || c[0].Attempts != 1 {
