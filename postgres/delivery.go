@@ -1,0 +1,499 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/hookd/hookd"
+)
+
+// A claim is two statements sent together (one round trip, one implicit
+// transaction):
+//
+//  1. claimPickSQL walks the due index oldest first, skipping endpoints that
+//     are not enabled, excluded, or already at max_in_flight, picks at most
+//     each endpoint's free slots, and takes a transaction-scoped advisory
+//     lock per picked endpoint (try-lock: an endpoint another claim or
+//     publish is leasing for is left to it). It stashes the picked ids of
+//     the locked endpoints in a transaction-local setting.
+//  2. claimSQL locks the stashed rows FOR UPDATE SKIP LOCKED, recounts each
+//     endpoint's unexpired leases, and leases what fits. Its snapshot is
+//     taken after the locks were granted, so every lease another node made
+//     for those endpoints has committed and is counted: max_in_flight holds
+//     across nodes, not just per claim.
+//
+// A lease sets next_attempt_at to the lease expiry, so an expired lease is
+// simply due again.
+
+const claimPickSQL = `WITH busy AS (
+	SELECT endpoint_id, count(*) AS n FROM deliveries
+	WHERE state = 'delivering' AND next_attempt_at > $1
+	GROUP BY endpoint_id
+), due AS (
+	SELECT d.id, d.endpoint_id, d.next_attempt_at, e.max_in_flight - coalesce(b.n, 0) AS room
+	FROM deliveries d
+	JOIN endpoints e ON e.id = d.endpoint_id
+	LEFT JOIN busy b ON b.endpoint_id = d.endpoint_id
+	WHERE d.state IN ('pending', 'failed', 'delivering') AND d.next_attempt_at <= $1
+	  AND e.state = 'enabled' AND e.deleted_at IS NULL
+	  AND e.max_in_flight > coalesce(b.n, 0)
+	  AND d.endpoint_id <> ALL($2::text[])
+	ORDER BY d.next_attempt_at
+	LIMIT $3
+), picked AS MATERIALIZED (
+	SELECT id, endpoint_id FROM (
+		SELECT id, endpoint_id, next_attempt_at, room,
+			row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS rn
+		FROM due) r
+	WHERE rn <= room
+	ORDER BY next_attempt_at
+	LIMIT $4
+), locked AS MATERIALIZED (
+	SELECT endpoint_id FROM (SELECT DISTINCT endpoint_id FROM picked) p
+	WHERE pg_try_advisory_xact_lock($5, hashtext(endpoint_id))
+)
+SELECT set_config('hookd.claim', coalesce(array_agg(p.id), '{}')::text, true)
+FROM picked p JOIN locked l USING (endpoint_id)`
+
+const claimSQL = `WITH cand AS (
+	SELECT d.id, d.endpoint_id, d.next_attempt_at
+	FROM deliveries d
+	WHERE d.id = ANY(current_setting('hookd.claim')::text[])
+	  AND d.state IN ('pending', 'failed', 'delivering') AND d.next_attempt_at <= $1
+	FOR UPDATE SKIP LOCKED
+), room AS (
+	SELECT e.id, e.max_in_flight - (SELECT count(*) FROM deliveries l
+		WHERE l.endpoint_id = e.id AND l.state = 'delivering' AND l.next_attempt_at > $1) AS room
+	FROM endpoints e
+	WHERE e.id IN (SELECT endpoint_id FROM cand) AND e.state = 'enabled' AND e.deleted_at IS NULL
+), pick AS (
+	SELECT c.id FROM (
+		SELECT id, endpoint_id, row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS rn FROM cand
+	) c JOIN room r ON r.id = c.endpoint_id
+	WHERE c.rn <= r.room
+), claimed AS (
+	UPDATE deliveries d SET state = 'delivering', lease_owner = $2, next_attempt_at = $3, updated_at = $1
+	FROM pick WHERE d.id = pick.id
+	RETURNING d.id, d.seq, d.tenant_id, d.event_id, d.event_type, d.endpoint_id, d.attempts, d.manual, d.created_at
+)
+SELECT c.id, c.seq, c.tenant_id, c.event_id, c.event_type, c.endpoint_id, c.attempts, c.manual, c.created_at, ev.created_at,
+	CASE WHEN row_number() OVER (PARTITION BY c.tenant_id, c.event_id ORDER BY c.id) = 1 THEN ev.payload END
+FROM claimed c JOIN events ev ON ev.tenant_id = c.tenant_id AND ev.id = c.event_id
+ORDER BY c.seq`
+
+// ClaimDeliveries leases up to c.Limit due deliveries of enabled endpoints,
+// oldest due first, never more for an endpoint than its max_in_flight
+// minus its unexpired leases (counted across all nodes). c.Now is the clock
+// for due-ness and the lease: claimed rows are leased until c.Now+c.Lease.
+// Each event's payload is read once per claim and shared by its deliveries.
+func (s *Store) ClaimDeliveries(ctx context.Context, c hookd.Claim) ([]*hookd.ClaimedDelivery, error) {
+	if c.Limit <= 0 {
+		return nil, nil
+	}
+	if s.closed.Load() {
+		return nil, errClosed
+	}
+	now := micro(c.Now)
+	until := micro(c.Now.Add(c.Lease))
+	var out []*hookd.ClaimedDelivery
+	b := &pgx.Batch{}
+	b.Queue(claimPickSQL, now, orEmpty(c.Exclude), claimScan(c.Limit), c.Limit, handoffLockClass)
+	b.Queue(claimSQL, now, c.Owner, until).Query(func(rows pgx.Rows) error {
+		payloads := map[[2]string]json.RawMessage{}
+		for rows.Next() {
+			cd := &hookd.ClaimedDelivery{}
+			var payload []byte
+			if err := rows.Scan(&cd.ID, &cd.Seq, &cd.TenantID, &cd.EventID, &cd.EventType, &cd.EndpointID, &cd.Attempts,
+				&cd.Manual, &cd.CreatedAt, &cd.EventCreatedAt, &payload); err != nil {
+				return err
+			}
+			key := [2]string{cd.TenantID, cd.EventID}
+			if payload != nil {
+				payloads[key] = json.RawMessage(payload)
+			}
+			cd.Payload = payloads[key]
+			cd.State, cd.LeaseOwner = hookd.DeliveryDelivering, c.Owner
+			cd.CreatedAt, cd.EventCreatedAt = cd.CreatedAt.UTC(), cd.EventCreatedAt.UTC()
+			next := until
+			cd.NextAttemptAt, cd.UpdatedAt = &next, now
+			out = append(out, cd)
+		}
+		return rows.Err()
+	})
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return nil, s.fail(err)
+	}
+	return out, nil
+}
+
+// claimScan is how many due rows the pick statement looks at for a claim
+// of limit: rows of endpoints with free slots only, so a few times the
+// limit leaves room for endpoints with only a few slots left.
+func claimScan(limit int) int { return max(64, 4*limit) }
+
+// CompleteDeliveries records attempt results in one transaction. A result
+// applies only while its delivery is still delivering and leased to
+// r.Owner; otherwise it is marked Stale and nothing of it is written. For
+// applied results it inserts the attempts (numbered from the delivery's
+// attempt count, written back to r.Attempt.Number and ID), moves the
+// deliveries, and updates each endpoint's last delivery, status and failure
+// count once, disabling it when a result carries a DisableReason. r.NextAt
+// is written back as stored (microseconds).
+func (s *Store) CompleteDeliveries(ctx context.Context, results []*hookd.DeliveryResult) error {
+	if len(results) == 0 {
+		return nil
+	}
+	if s.closed.Load() {
+		return errClosed
+	}
+	now := s.clock()
+	n := len(results)
+	ids, owners, states := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+	nexts := make([]pgtype.Timestamptz, 0, n)
+	first := map[string]int{} // a delivery repeated in one call applies once
+	for i, r := range results {
+		if _, dup := first[r.DeliveryID]; dup {
+			continue
+		}
+		first[r.DeliveryID] = i
+		ids, owners, states = append(ids, r.DeliveryID), append(owners, r.Owner), append(states, string(r.State))
+		next := pgtype.Timestamptz{}
+		if r.State == hookd.DeliveryFailed {
+			next = pgtype.Timestamptz{Time: micro(r.NextAt), Valid: true}
+		}
+		nexts = append(nexts, next)
+	}
+	applied := map[string]int{} // delivery id -> attempt number
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		clear(applied)
+		rows, err := tx.Query(ctx, `UPDATE deliveries d SET state = x.state, attempts = d.attempts + 1, next_attempt_at = x.next,
+				manual = false, lease_owner = NULL, updated_at = $5
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS x(id, owner, state, next)
+			WHERE d.id = x.id AND d.state = 'delivering' AND d.lease_owner = x.owner
+			RETURNING d.id, d.attempts`, ids, owners, states, nexts, now)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id string
+			var number int
+			if err := rows.Scan(&id, &number); err != nil {
+				rows.Close()
+				return err
+			}
+			applied[id] = number
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(applied) == 0 {
+			return nil
+		}
+		b := &pgx.Batch{}
+		queueAttempts(b, results, first, applied)
+		queueEndpointStats(b, results, first, applied, now)
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return err
+	}
+	for i, r := range results {
+		number, ok := applied[r.DeliveryID]
+		r.Stale = !ok || first[r.DeliveryID] != i
+		if !r.Stale {
+			r.Attempt.Number = number
+			if r.State == hookd.DeliveryFailed {
+				r.NextAt = micro(r.NextAt)
+			}
+		}
+	}
+	return nil
+}
+
+// queueAttempts inserts the attempts of applied results in one statement.
+func queueAttempts(b *pgx.Batch, results []*hookd.DeliveryResult, first map[string]int, applied map[string]int) {
+	var (
+		ids, deliveries, tenants, triggers, urls, headers, errs, classes []string
+		numbers, statuses                                                []int32
+		started                                                          []time.Time
+		durations                                                        []float64
+		bodies                                                           [][]byte
+	)
+	for i, r := range results {
+		number, ok := applied[r.DeliveryID]
+		if !ok || first[r.DeliveryID] != i {
+			continue
+		}
+		a := &r.Attempt
+		if a.ID == "" {
+			a.ID = hookd.NewID(hookd.PrefixAttempt)
+		}
+		h := ""
+		if len(a.ResponseHeaders) > 0 {
+			j, _ := json.Marshal(a.ResponseHeaders)
+			h = string(j)
+		}
+		ids, deliveries, tenants = append(ids, a.ID), append(deliveries, r.DeliveryID), append(tenants, r.TenantID)
+		triggers, urls, headers = append(triggers, cleanText(a.Trigger)), append(urls, cleanText(a.URL)), append(headers, h)
+		errs, classes = append(errs, cleanText(a.Error)), append(classes, cleanText(a.ErrorClass))
+		numbers, statuses = append(numbers, int32(number)), append(statuses, int32(a.StatusCode))
+		started, durations = append(started, micro(a.StartedAt)), append(durations, a.DurationMS)
+		bodies = append(bodies, []byte(a.ResponseBody))
+	}
+	b.Queue(`INSERT INTO attempts (id, delivery_id, tenant_id, number, trigger, url, started_at, duration_ms, status_code,
+			response_headers, response_body, error, error_class)
+		SELECT x.id, x.delivery_id, x.tenant_id, x.number, x.trigger, x.url, x.started_at, x.duration_ms, x.status_code,
+			nullif(x.headers, ''), x.body, x.error, x.class
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::timestamptz[], $8::float8[],
+			$9::int[], $10::text[], $11::bytea[], $12::text[], $13::text[])
+			AS x(id, delivery_id, tenant_id, number, trigger, url, started_at, duration_ms, status_code, headers, body, error, class)`,
+		ids, deliveries, tenants, numbers, triggers, urls, started, durations, statuses, headers, bodies, errs, classes)
+}
+
+// queueEndpointStats updates each endpoint touched by applied results once:
+// the last result (in slice order) sets last_delivery_at and last_status; a
+// success resets consecutive_failures to the failures after it; a
+// DisableReason disables the endpoint. The rows are locked in id order
+// first, so concurrent completions cannot deadlock on them.
+func queueEndpointStats(b *pgx.Batch, results []*hookd.DeliveryResult, first map[string]int, applied map[string]int, now time.Time) {
+	type stat struct {
+		last     *hookd.DeliveryResult
+		reset    bool
+		failures int32
+		disable  string
+	}
+	stats := map[string]*stat{}
+	for i, r := range results {
+		if _, ok := applied[r.DeliveryID]; !ok || first[r.DeliveryID] != i {
+			continue
+		}
+		st := stats[r.EndpointID]
+		if st == nil {
+			st = &stat{}
+			stats[r.EndpointID] = st
+		}
+		st.last = r
+		if r.State == hookd.DeliverySucceeded {
+			st.reset, st.failures = true, 0
+		} else {
+			st.failures++
+		}
+		if r.DisableReason != "" {
+			st.disable = cleanText(r.DisableReason)
+		}
+	}
+	ids := make([]string, 0, len(stats))
+	for id := range stats {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	lastAt, statuses, resets, failures, disables := make([]time.Time, len(ids)), make([]int32, len(ids)), make([]bool, len(ids)), make([]int32, len(ids)), make([]string, len(ids))
+	for i, id := range ids {
+		st := stats[id]
+		lastAt[i], statuses[i] = micro(st.last.Attempt.StartedAt), int32(st.last.Attempt.StatusCode)
+		resets[i], failures[i], disables[i] = st.reset, st.failures, st.disable
+	}
+	b.Queue(`SELECT 1 FROM endpoints WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, ids)
+	b.Queue(`UPDATE endpoints e SET last_delivery_at = x.last_at, last_status = x.status,
+			consecutive_failures = CASE WHEN x.reset THEN x.failures ELSE e.consecutive_failures + x.failures END,
+			state = CASE WHEN x.disable <> '' THEN 'disabled' ELSE e.state END,
+			state_reason = CASE WHEN x.disable <> '' AND e.state <> 'disabled' THEN x.disable ELSE e.state_reason END,
+			state_changed_at = CASE WHEN x.disable <> '' AND e.state <> 'disabled' THEN $6 ELSE e.state_changed_at END,
+			updated_at = CASE WHEN x.disable <> '' AND e.state <> 'disabled' THEN $6 ELSE e.updated_at END
+		FROM unnest($1::text[], $2::timestamptz[], $3::int[], $4::bool[], $5::int[], $7::text[])
+			AS x(id, last_at, status, reset, failures, disable)
+		WHERE e.id = x.id`, ids, lastAt, statuses, resets, failures, now, disables)
+}
+
+// ReleaseDeliveries returns owner's leased deliveries among ids to the
+// queue, due at now (pending if never attempted, else failed). Deliveries
+// owner no longer holds are left alone.
+func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []string, now time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if s.closed.Load() {
+		return errClosed
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE deliveries SET state = CASE WHEN attempts = 0 THEN 'pending' ELSE 'failed' END,
+			lease_owner = NULL, next_attempt_at = $3, updated_at = $3
+		WHERE id = ANY($1) AND state = 'delivering' AND lease_owner = $2`, ids, owner, micro(now))
+	if err != nil {
+		return s.fail(err)
+	}
+	if tag.RowsAffected() > 0 {
+		s.wantNotify()
+	}
+	return nil
+}
+
+// ExtendLeases sets the lease expiry of the given deliveries that owner
+// still holds to until; with nil ids, of every delivery owner holds. With
+// until at or before now that frees them at once (a restarted node).
+func (s *Store) ExtendLeases(ctx context.Context, owner string, ids []string, until time.Time) error {
+	if s.closed.Load() {
+		return errClosed
+	}
+	var err error
+	if ids == nil {
+		_, err = s.pool.Exec(ctx, `UPDATE deliveries SET next_attempt_at = $2
+			WHERE state = 'delivering' AND lease_owner = $1`, owner, micro(until))
+	} else if len(ids) > 0 {
+		_, err = s.pool.Exec(ctx, `UPDATE deliveries SET next_attempt_at = $3
+			WHERE id = ANY($1) AND state = 'delivering' AND lease_owner = $2`, ids, owner, micro(until))
+	}
+	return s.fail(err)
+}
+
+// RetryDelivery makes a delivery due at now with its next attempt marked
+// manual; ENOTFOUND if the tenant has no such delivery, ECONFLICT if it is
+// being delivered or was cancelled.
+func (s *Store) RetryDelivery(ctx context.Context, tenantID, id string, now time.Time) (*hookd.Delivery, error) {
+	if s.closed.Load() {
+		return nil, errClosed
+	}
+	now = micro(now)
+	d, err := scanDelivery(s.pool.QueryRow(ctx, `UPDATE deliveries SET state = 'pending', next_attempt_at = $3, manual = true, updated_at = $3
+		WHERE id = $1 AND tenant_id = $2 AND state NOT IN ('delivering', 'cancelled')
+		RETURNING `+deliveryColumns, id, tenantID, now))
+	if err == nil {
+		s.wantNotify()
+		return d, nil
+	}
+	if err != pgx.ErrNoRows {
+		return nil, s.fail(err)
+	}
+	cur, err := s.findDelivery(ctx, tenantID, id)
+	if err != nil {
+		return nil, err
+	}
+	if cur.State == hookd.DeliveryCancelled {
+		return nil, hookd.Errorf(hookd.ECONFLICT, "The delivery was cancelled because its endpoint was deleted.")
+	}
+	return nil, hookd.Errorf(hookd.ECONFLICT, "The delivery is being attempted right now.")
+}
+
+const deliveryColumns = `id, seq, tenant_id, event_id, event_type, endpoint_id, state, attempts, next_attempt_at, manual,
+	lease_owner, created_at, updated_at`
+
+func scanDelivery(row pgx.Row) (*hookd.Delivery, error) {
+	var d hookd.Delivery
+	var state string
+	var owner *string
+	if err := row.Scan(&d.ID, &d.Seq, &d.TenantID, &d.EventID, &d.EventType, &d.EndpointID, &state, &d.Attempts,
+		&d.NextAttemptAt, &d.Manual, &owner, &d.CreatedAt, &d.UpdatedAt); err != nil {
+		return nil, err
+	}
+	if owner != nil {
+		d.LeaseOwner = *owner
+	}
+	d.State, d.NextAttemptAt = hookd.DeliveryState(state), utcPtr(d.NextAttemptAt)
+	d.CreatedAt, d.UpdatedAt = d.CreatedAt.UTC(), d.UpdatedAt.UTC()
+	return &d, nil
+}
+
+func (s *Store) findDelivery(ctx context.Context, tenantID, id string) (*hookd.Delivery, error) {
+	d, err := scanDelivery(s.pool.QueryRow(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = $1 AND tenant_id = $2`, id, tenantID))
+	return d, s.notFound(err, "Delivery")
+}
+
+// FindDeliveryByID returns the delivery with its attempt log, ordered by
+// attempt number; ENOTFOUND if the tenant has no such delivery.
+func (s *Store) FindDeliveryByID(ctx context.Context, tenantID, id string) (*hookd.Delivery, error) {
+	if s.closed.Load() {
+		return nil, errClosed
+	}
+	var d *hookd.Delivery
+	var log []*hookd.Attempt
+	b := &pgx.Batch{}
+	b.Queue(`SELECT `+deliveryColumns+` FROM deliveries WHERE id = $1 AND tenant_id = $2`, id, tenantID).QueryRow(func(r pgx.Row) error {
+		var err error
+		d, err = scanDelivery(r)
+		if err == pgx.ErrNoRows {
+			return nil
+		}
+		return err
+	})
+	b.Queue(`SELECT id, delivery_id, number, trigger, url, started_at, duration_ms, status_code, response_headers,
+			response_body, error, error_class
+		FROM attempts WHERE delivery_id = $1 AND tenant_id = $2 ORDER BY number`, id, tenantID).Query(func(rows pgx.Rows) error {
+		var err error
+		log, err = collect(rows, scanAttempt)
+		return err
+	})
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return nil, s.fail(err)
+	}
+	if d == nil {
+		return nil, hookd.Errorf(hookd.ENOTFOUND, "Delivery not found.")
+	}
+	d.AttemptLog = log
+	return d, nil
+}
+
+func scanAttempt(row pgx.Row) (*hookd.Attempt, error) {
+	var a hookd.Attempt
+	var headers *string
+	var body []byte
+	if err := row.Scan(&a.ID, &a.DeliveryID, &a.Number, &a.Trigger, &a.URL, &a.StartedAt, &a.DurationMS, &a.StatusCode,
+		&headers, &body, &a.Error, &a.ErrorClass); err != nil {
+		return nil, err
+	}
+	a.StartedAt, a.ResponseBody = a.StartedAt.UTC(), string(body)
+	if headers != nil {
+		_ = json.Unmarshal([]byte(*headers), &a.ResponseHeaders)
+	}
+	return &a, nil
+}
+
+// FindDeliveries lists a tenant's deliveries, newest (highest seq) first.
+// The cursor encodes the last seq of the page.
+func (s *Store) FindDeliveries(ctx context.Context, f hookd.DeliveryFilter) ([]*hookd.Delivery, string, error) {
+	after, err := decodeCursor(f.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	var before int64 = 1<<63 - 1
+	if after != "" {
+		if before, err = strconv.ParseInt(after, 10, 64); err != nil {
+			return nil, "", hookd.Errorf(hookd.EINVALID, "Invalid cursor.")
+		}
+	}
+	var q string
+	args := []any{f.TenantID, before, string(f.State), f.Size() + 1}
+	switch {
+	case f.EventID != "":
+		// An event's deliveries lie in the id range its row records.
+		q = `SELECT ` + deliveryColumns + ` FROM deliveries d
+			WHERE d.tenant_id = $1 AND d.seq < $2 AND ($3 = '' OR d.state = $3) AND d.event_id = $5 AND ($6 = '' OR d.endpoint_id = $6)
+			  AND d.id BETWEEN (SELECT first_delivery FROM events WHERE tenant_id = $1 AND id = $5)
+			               AND (SELECT last_delivery FROM events WHERE tenant_id = $1 AND id = $5)
+			ORDER BY d.seq DESC LIMIT $4`
+		args = append(args, f.EventID, f.EndpointID)
+	case f.EndpointID != "":
+		q = `SELECT ` + deliveryColumns + ` FROM deliveries
+			WHERE endpoint_id = $5 AND tenant_id = $1 AND seq < $2 AND ($3 = '' OR state = $3)
+			ORDER BY seq DESC LIMIT $4`
+		args = append(args, f.EndpointID)
+	default:
+		q = `SELECT ` + deliveryColumns + ` FROM deliveries
+			WHERE tenant_id = $1 AND seq < $2 AND ($3 = '' OR state = $3)
+			ORDER BY seq DESC LIMIT $4`
+	}
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, "", s.fail(err)
+	}
+	list, err := collect(rows, scanDelivery)
+	if err != nil {
+		return nil, "", s.fail(err)
+	}
+	list, next := nextCursor(list, f.Size(), func(d *hookd.Delivery) string { return strconv.FormatInt(d.Seq, 10) })
+	return list, next, nil
+}

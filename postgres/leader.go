@@ -1,0 +1,146 @@
+package postgres
+
+import (
+	"context"
+	"hash/fnv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Elector elects one leader among the nodes sharing the database, for work
+// that must run once per cluster (maintenance). Leadership is a
+// session-level advisory lock (pg_try_advisory_lock) held on a connection
+// of the elector's own: it lasts as long as that session. When the leader
+// dies, its session ends (at once on a clean exit or a killed process;
+// within ~15s via TCP keepalives when its machine vanishes) and the lock
+// with it, so another node's next campaign wins.
+//
+// A leader that loses its connection learns it on its next TryLead (which
+// pings); until then two nodes may both believe they lead, so leader work
+// must be safe to run twice (retention and sweeps are).
+type Elector struct {
+	s    *Store
+	name string
+	key  int64
+
+	mu   sync.Mutex
+	conn *pgx.Conn // non-nil while leading
+}
+
+// Elector returns an elector for the named role (e.g. "maintenance"). Every
+// node campaigning for the same name competes for one lock.
+func (s *Store) Elector(name string) *Elector {
+	h := fnv.New64a()
+	h.Write([]byte("hookd.leader:" + name))
+	return &Elector{s: s, name: name, key: int64(h.Sum64())}
+}
+
+// TryLead tries once to become the leader and reports whether this elector
+// leads now. While it leads, TryLead checks that its session is alive; if
+// it is not, leadership is lost (false) and the next call campaigns again.
+// It never blocks on another node.
+func (e *Elector) TryLead(ctx context.Context) (bool, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.s.closed.Load() {
+		e.dropLocked()
+		return false, errClosed
+	}
+	if e.conn != nil {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := e.conn.Ping(pctx)
+		cancel()
+		if err == nil {
+			return true, nil
+		}
+		e.dropLocked()
+		return false, nil
+	}
+	cfg := e.s.config.ConnConfig.Copy()
+	cfg.RuntimeParams["application_name"] = "hookd-leader"
+	keepalives(cfg)
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(cctx, cfg)
+	if err != nil {
+		return false, translate(err)
+	}
+	var held bool
+	if err := conn.QueryRow(cctx, `SELECT pg_try_advisory_lock($1)`, e.key).Scan(&held); err != nil {
+		conn.Close(context.Background())
+		return false, translate(err)
+	}
+	if !held {
+		conn.Close(context.Background())
+		return false, nil
+	}
+	e.conn = conn
+	return true, nil
+}
+
+// Leading reports whether the last TryLead won and nothing was lost since.
+func (e *Elector) Leading() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.conn != nil
+}
+
+// Resign gives leadership up (closing the session frees the lock).
+func (e *Elector) Resign() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.dropLocked()
+}
+
+func (e *Elector) dropLocked() {
+	if e.conn != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		e.conn.Close(ctx)
+		cancel()
+		e.conn = nil
+	}
+}
+
+// Run campaigns every interval until ctx is done. While this node leads it
+// runs lead with a context that is cancelled when leadership is lost (a
+// failed check, every interval) or ctx ends, and waits for lead to return
+// before campaigning again. It resigns on return.
+func (e *Elector) Run(ctx context.Context, interval time.Duration, lead func(ctx context.Context)) {
+	defer e.Resign()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if ok, _ := e.TryLead(ctx); ok {
+			e.s.log.Info("leader elected", "name", e.name)
+			lctx, cancel := context.WithCancel(ctx)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				lead(lctx)
+			}()
+		hold:
+			for {
+				select {
+				case <-ctx.Done():
+					break hold
+				case <-done:
+					break hold
+				case <-t.C:
+					if ok, _ := e.TryLead(ctx); !ok {
+						e.s.log.Warn("leadership lost", "name", e.name)
+						break hold
+					}
+				}
+			}
+			cancel()
+			<-done
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
