@@ -16,12 +16,13 @@ import (
 // A claim is two statements sent together (one round trip, one implicit
 // transaction):
 //
-//  1. claimPickSQL walks the due index oldest first, skipping endpoints that
-//     are not enabled, excluded, or already at max_in_flight, picks at most
-//     each endpoint's free slots, and takes a transaction-scoped advisory
-//     lock per picked endpoint (try-lock: an endpoint another claim or
-//     publish is leasing for is left to it). It stashes the picked ids of
-//     the locked endpoints in a transaction-local setting.
+//  1. claimPickSQL walks the due index oldest first (a bounded window),
+//     skipping endpoints that are not enabled, excluded, or already at
+//     max_in_flight; takes a transaction-scoped advisory lock per endpoint
+//     in the window (try-lock: an endpoint another claim or publish is
+//     leasing for right now is left to it, never waited for); picks at most
+//     each locked endpoint's free slots, up to the limit, oldest first; and
+//     stashes the picked ids in a transaction-local setting.
 //  2. claimSQL locks the stashed rows FOR UPDATE SKIP LOCKED, recounts each
 //     endpoint's unexpired leases, and leases what fits. Its snapshot is
 //     taken after the locks were granted, so every lease another node made
@@ -31,35 +32,36 @@ import (
 // A lease sets next_attempt_at to the lease expiry, so an expired lease is
 // simply due again.
 
-const claimPickSQL = `WITH busy AS (
-	SELECT endpoint_id, count(*) AS n FROM deliveries
-	WHERE state = 'delivering' AND next_attempt_at > $1
-	GROUP BY endpoint_id
-), due AS (
-	SELECT d.id, d.endpoint_id, d.next_attempt_at, e.max_in_flight - coalesce(b.n, 0) AS room
+const claimPickSQL = `WITH due AS (
+	SELECT d.id, d.endpoint_id, d.next_attempt_at, e.room
 	FROM deliveries d
-	JOIN endpoints e ON e.id = d.endpoint_id
-	LEFT JOIN busy b ON b.endpoint_id = d.endpoint_id
+	-- A lateral lookup per row (memoized per endpoint): the due index is
+	-- walked in order and stops at the limit, whatever the statistics say.
+	CROSS JOIN LATERAL (
+		SELECT e.max_in_flight - (SELECT count(*) FROM deliveries l
+			WHERE l.endpoint_id = e.id AND l.state = 'delivering' AND l.next_attempt_at > $1) AS room
+		FROM endpoints e
+		WHERE e.id = d.endpoint_id AND e.state = 'enabled' AND e.deleted_at IS NULL
+		OFFSET 0
+	) e
 	WHERE d.state IN ('pending', 'failed', 'delivering') AND d.next_attempt_at <= $1
-	  AND e.state = 'enabled' AND e.deleted_at IS NULL
-	  AND e.max_in_flight > coalesce(b.n, 0)
+	  AND e.room > 0
 	  AND d.endpoint_id <> ALL($2::text[])
 	ORDER BY d.next_attempt_at
 	LIMIT $3
-), picked AS MATERIALIZED (
-	SELECT id, endpoint_id FROM (
-		SELECT id, endpoint_id, next_attempt_at, room,
-			row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS rn
-		FROM due) r
+), locked AS MATERIALIZED (
+	SELECT endpoint_id FROM (SELECT DISTINCT endpoint_id FROM due) e
+	WHERE pg_try_advisory_xact_lock($5, hashtext(endpoint_id))
+), picked AS (
+	SELECT id FROM (
+		SELECT d.id, d.next_attempt_at, d.room,
+			row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.id) AS rn
+		FROM due d JOIN locked l USING (endpoint_id)) r
 	WHERE rn <= room
 	ORDER BY next_attempt_at
 	LIMIT $4
-), locked AS MATERIALIZED (
-	SELECT endpoint_id FROM (SELECT DISTINCT endpoint_id FROM picked) p
-	WHERE pg_try_advisory_xact_lock($5, hashtext(endpoint_id))
 )
-SELECT set_config('hookd.claim', coalesce(array_agg(p.id), '{}')::text, true)
-FROM picked p JOIN locked l USING (endpoint_id)`
+SELECT set_config('hookd.claim', coalesce((SELECT array_agg(id) FROM picked), '{}')::text, true)`
 
 const claimSQL = `WITH cand AS (
 	SELECT d.id, d.endpoint_id, d.next_attempt_at
@@ -103,6 +105,10 @@ func (s *Store) ClaimDeliveries(ctx context.Context, c hookd.Claim) ([]*hookd.Cl
 	until := micro(c.Now.Add(c.Lease))
 	var out []*hookd.ClaimedDelivery
 	b := &pgx.Batch{}
+	// With stale statistics (a burst of publishes before autovacuum's
+	// ANALYZE) the planner would rather read every due row with a bitmap
+	// scan and sort them; the walk of the due index is right at any size.
+	b.Queue(`SELECT set_config('enable_bitmapscan', 'off', true)`)
 	b.Queue(claimPickSQL, now, orEmpty(c.Exclude), claimScan(c.Limit), c.Limit, handoffLockClass)
 	b.Queue(claimSQL, now, c.Owner, until).Query(func(rows pgx.Rows) error {
 		payloads := map[[2]string]json.RawMessage{}
@@ -144,7 +150,8 @@ func claimScan(limit int) int { return max(64, 4*limit) }
 // attempt count, written back to r.Attempt.Number and ID), moves the
 // deliveries, and updates each endpoint's last delivery, status and failure
 // count once, disabling it when a result carries a DisableReason. r.NextAt
-// is written back as stored (microseconds).
+// is written back as stored (microseconds). Afterwards a NOTIFY tells the
+// nodes that endpoints have free slots again.
 func (s *Store) CompleteDeliveries(ctx context.Context, results []*hookd.DeliveryResult) error {
 	if len(results) == 0 {
 		return nil
@@ -202,6 +209,11 @@ func (s *Store) CompleteDeliveries(ctx context.Context, results []*hookd.Deliver
 	})
 	if err != nil {
 		return err
+	}
+	if len(applied) > 0 {
+		// Finished deliveries free their endpoints' slots: a hint to every
+		// node that work held back by max_in_flight may be claimable now.
+		s.wantNotify()
 	}
 	for i, r := range results {
 		number, ok := applied[r.DeliveryID]

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"hash/fnv"
 	"sync"
 	"time"
 
@@ -18,23 +17,24 @@ import (
 // with it, so another node's next campaign wins.
 //
 // A leader that loses its connection learns it on its next TryLead (which
-// pings); until then two nodes may both believe they lead, so leader work
-// must be safe to run twice (retention and sweeps are).
+// pings). Run therefore makes a new leader wait two check intervals before
+// it starts working, by which time a previous leader whose session died has
+// failed a check and been told to stop. That is not a fence (a stalled
+// process can still overlap), so leader work must be safe to run twice;
+// retention and sweeps are.
 type Elector struct {
 	s    *Store
 	name string
-	key  int64
 
-	mu   sync.Mutex
-	conn *pgx.Conn // non-nil while leading
+	mu    sync.Mutex
+	conn  *pgx.Conn     // non-nil while leading
+	check time.Duration // how long a leader's liveness ping may take
 }
 
 // Elector returns an elector for the named role (e.g. "maintenance"). Every
 // node campaigning for the same name competes for one lock.
 func (s *Store) Elector(name string) *Elector {
-	h := fnv.New64a()
-	h.Write([]byte("hookd.leader:" + name))
-	return &Elector{s: s, name: name, key: int64(h.Sum64())}
+	return &Elector{s: s, name: name, check: 5 * time.Second}
 }
 
 // TryLead tries once to become the leader and reports whether this elector
@@ -49,7 +49,7 @@ func (e *Elector) TryLead(ctx context.Context) (bool, error) {
 		return false, errClosed
 	}
 	if e.conn != nil {
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		pctx, cancel := context.WithTimeout(ctx, e.check)
 		err := e.conn.Ping(pctx)
 		cancel()
 		if err == nil {
@@ -59,7 +59,7 @@ func (e *Elector) TryLead(ctx context.Context) (bool, error) {
 		return false, nil
 	}
 	cfg := e.s.config.ConnConfig.Copy()
-	cfg.RuntimeParams["application_name"] = "hookd-leader"
+	cfg.RuntimeParams["application_name"] = appName("hookd-leader:" + e.name)
 	keepalives(cfg)
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -68,7 +68,10 @@ func (e *Elector) TryLead(ctx context.Context) (bool, error) {
 		return false, translate(err)
 	}
 	var held bool
-	if err := conn.QueryRow(cctx, `SELECT pg_try_advisory_lock($1)`, e.key).Scan(&held); err != nil {
+	// The key includes the schema, like the migration lock: deployments in
+	// different schemas of one database elect their own leaders.
+	if err := conn.QueryRow(cctx, `SELECT pg_try_advisory_lock(hashtextextended('hookd.leader:' || current_schema() || ':' || $1, 0))`,
+		e.name).Scan(&held); err != nil {
 		conn.Close(context.Background())
 		return false, translate(err)
 	}
@@ -103,39 +106,36 @@ func (e *Elector) dropLocked() {
 	}
 }
 
-// Run campaigns every interval until ctx is done. While this node leads it
+// Run campaigns every interval until ctx is done. Once elected it waits two
+// intervals (checking its lead) so that a previous leader has stopped, then
 // runs lead with a context that is cancelled when leadership is lost (a
-// failed check, every interval) or ctx ends, and waits for lead to return
-// before campaigning again. It resigns on return.
+// check fails; checks run every interval and time out after one) or ctx
+// ends, and waits for lead to return before campaigning again. It resigns
+// on return.
 func (e *Elector) Run(ctx context.Context, interval time.Duration, lead func(ctx context.Context)) {
 	defer e.Resign()
+	e.mu.Lock()
+	e.check = interval
+	e.mu.Unlock()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if ok, _ := e.TryLead(ctx); ok {
+		if ok, _ := e.TryLead(ctx); ok && e.hold(ctx, t, 2) {
 			e.s.log.Info("leader elected", "name", e.name)
 			lctx, cancel := context.WithCancel(ctx)
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				lead(lctx)
-			}()
-		hold:
-			for {
-				select {
-				case <-ctx.Done():
-					break hold
-				case <-done:
-					break hold
-				case <-t.C:
-					if ok, _ := e.TryLead(ctx); !ok {
-						e.s.log.Warn("leadership lost", "name", e.name)
-						break hold
-					}
+			watch := make(chan struct{})
+			go func() { // checks the lead; a failed check stops lead
+				defer close(watch)
+				for e.hold(lctx, t, 1) {
 				}
-			}
+				if lctx.Err() == nil {
+					e.s.log.Warn("leadership lost", "name", e.name)
+				}
+				cancel()
+			}()
+			lead(lctx)
 			cancel()
-			<-done
+			<-watch
 		}
 		select {
 		case <-ctx.Done():
@@ -143,4 +143,19 @@ func (e *Elector) Run(ctx context.Context, interval time.Duration, lead func(ctx
 		case <-t.C:
 		}
 	}
+}
+
+// hold checks the lead for n ticks and reports whether it was kept.
+func (e *Elector) hold(ctx context.Context, t *time.Ticker, n int) bool {
+	for range n {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+		if ok, _ := e.TryLead(ctx); !ok {
+			return false
+		}
+	}
+	return true
 }

@@ -271,8 +271,8 @@ func translate(err error) error {
 		case pe.Code == "40001" || pe.Code == "40P01": // serialization failure, deadlock: retry
 			return hookd.Errorf(hookd.EUNAVAILABLE, "The database aborted the transaction; retry.")
 		case strings.HasPrefix(pe.Code, "08"), // connection exceptions
-			strings.HasPrefix(pe.Code, "53"),                                 // insufficient resources (too many connections, disk full)
-			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03",       // admin/crash shutdown, cannot connect now
+			strings.HasPrefix(pe.Code, "53"),                           // insufficient resources (too many connections, disk full)
+			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", // admin/crash shutdown, cannot connect now
 			pe.Code == "57014", pe.Code == "55P03", pe.Code == "25P03", // query cancelled, lock not available, idle tx timeout
 			strings.HasPrefix(pe.Code, "58"): // system error (I/O)
 			return hookd.Errorf(hookd.EUNAVAILABLE, "The database is unavailable.")

@@ -12,7 +12,13 @@ import (
 // Wake-ups are hints: a node that misses one still finds the work by
 // polling. NOTIFY is sent after the publishing transaction commits, from its
 // own statement, because a NOTIFY inside a transaction takes a database-wide
-// lock at commit that serializes every notifying commit.
+// lock at commit that serializes every notifying commit. The notifying
+// transaction commits without waiting for its WAL flush (a lost hint costs
+// nothing), and a node sends at most one NOTIFY per notifyGap.
+
+// notifyGap is the least time between two NOTIFYs of one node; requests in
+// between coalesce into the next.
+const notifyGap = 10 * time.Millisecond
 
 // wantNotify asks the notifier for one NOTIFY. Requests made while one is
 // queued coalesce into it. It never blocks.
@@ -33,10 +39,15 @@ func (s *Store) notifier() {
 		case <-s.notify:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err := s.pool.Exec(ctx, `SELECT pg_notify($1, '')`, s.channel)
+		_, err := s.pool.Exec(ctx, `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, '')`, s.channel)
 		cancel()
 		if err != nil && !s.closed.Load() {
 			s.log.Debug("notify", slog.Any("err", err))
+		}
+		select {
+		case <-s.stop:
+			return
+		case <-time.After(notifyGap):
 		}
 	}
 }
@@ -99,7 +110,7 @@ func (s *Store) listener() {
 // listenOnce connects, listens and forwards notifications until an error.
 func (s *Store) listenOnce(ctx context.Context, up func()) error {
 	cfg := s.config.ConnConfig.Copy()
-	cfg.RuntimeParams["application_name"] = "hookd-listen"
+	cfg.RuntimeParams["application_name"] = appName("hookd-listen:" + s.channel)
 	// Let the server notice a vanished client within seconds.
 	keepalives(cfg)
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -145,4 +156,12 @@ func keepalives(cfg *pgx.ConnConfig) {
 			cfg.RuntimeParams[k] = v
 		}
 	}
+}
+
+// appName fits an application_name into PostgreSQL's 63 bytes.
+func appName(s string) string {
+	if len(s) > 63 {
+		s = s[:63]
+	}
+	return s
 }

@@ -1,0 +1,4 @@
+package postgres
+
+// Internals for the tests of package postgres_test.
+var ClaimPickSQL, ClaimSQL = claimPickSQL, claimSQL
