@@ -53,6 +53,7 @@ const (
 	DefaultTimeout     = 15 * time.Second
 	MaxTimeout         = 5 * time.Minute
 	DefaultMaxInFlight = 16
+	MaxRateLimit       = 10000 // deliveries per second
 )
 
 // DefaultRetrySchedule is the delay before each attempt: the first is
@@ -88,8 +89,11 @@ type Endpoint struct {
 	Timeout       Duration          `json:"timeout"`
 	RetrySchedule []Duration        `json:"retry_schedule"`
 	MaxInFlight   int               `json:"max_in_flight"`
-	CreatedAt     time.Time         `json:"created_at"`
-	UpdatedAt     time.Time         `json:"updated_at"`
+	// RateLimit caps deliveries started per second (0: no limit). It holds
+	// across all nodes: on PostgreSQL the budget is kept in the database.
+	RateLimit float64   `json:"rate_limit,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 
 	// Derived from attempts; maintained by the store.
 	LastDeliveryAt      *time.Time `json:"last_delivery_at,omitempty"`
@@ -130,6 +134,7 @@ type EndpointUpdate struct {
 	Timeout       *Duration          `json:"timeout"`
 	RetrySchedule *[]Duration        `json:"retry_schedule"`
 	MaxInFlight   *int               `json:"max_in_flight"`
+	RateLimit     *float64           `json:"rate_limit"`
 
 	// Set by hookd, not by API callers.
 	State       *EndpointState `json:"-"`
@@ -165,6 +170,9 @@ func (u *EndpointUpdate) Apply(e *Endpoint) {
 	}
 	if u.MaxInFlight != nil {
 		e.MaxInFlight = *u.MaxInFlight
+	}
+	if u.RateLimit != nil {
+		e.RateLimit = *u.RateLimit
 	}
 	if u.State != nil {
 		e.State = *u.State
@@ -282,6 +290,9 @@ func (e *Endpoint) Validate(allowInsecure bool) error {
 	}
 	if e.MaxInFlight < 1 || e.MaxInFlight > 1000 {
 		return Errorf(EINVALID, "max_in_flight must be between 1 and 1000.")
+	}
+	if !(e.RateLimit >= 0 && e.RateLimit <= MaxRateLimit) {
+		return Errorf(EINVALID, "rate_limit must be between 0 (no limit) and %d deliveries per second.", MaxRateLimit)
 	}
 	switch e.State {
 	case EndpointEnabled, EndpointPaused, EndpointDisabled:

@@ -15,6 +15,8 @@ const (
 	PrefixDelivery = "msg"
 	PrefixAttempt  = "atm"
 	PrefixKey      = "key"
+	PrefixToken    = "tok"
+	PrefixAudit    = "aud"
 )
 
 const idAlphabet = "0123456789abcdefghjkmnpqrstvwxyz" // Crockford base32, lower case

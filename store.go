@@ -11,9 +11,17 @@ import (
 // EUNAVAILABLE when the database cannot be reached; a failed call changes
 // nothing. Lists return items newest first and the cursor of the next page
 // ("" on the last page).
+//
+// Changes made with a context from WithPrincipal are audited: the method
+// writes an AuditEntry (action, resource, before/after snapshots) in the
+// same transaction as the change, so a change and its record commit or
+// fail together. A call that fails or changes nothing records nothing.
 type Store interface {
 	TenantStore
 	APIKeyStore
+	TokenStore
+	AuditStore
+	SecretStore
 	EventTypeStore
 	EndpointStore
 	EventStore
@@ -30,7 +38,11 @@ type TenantStore interface {
 	FindTenant(ctx context.Context, id string) (*Tenant, error)
 	FindTenants(ctx context.Context, p Page) ([]*Tenant, string, error)
 	UpdateTenant(ctx context.Context, id string, upd TenantUpdate) (*Tenant, error)
-	// DeleteTenant removes the tenant and everything it owns.
+	// DeleteTenant removes the tenant and everything it owns: API keys and
+	// their tokens, event types, endpoints, events, deliveries, attempts and
+	// its audit entries. Deliveries leased at the time are gone too, so
+	// their results are Stale and write nothing. The tenant.delete audit
+	// entry itself is kept outside any tenant.
 	DeleteTenant(ctx context.Context, id string) error
 }
 
@@ -49,10 +61,48 @@ type APIKeyStore interface {
 	// FindAPIKeyByHash returns the key with the given hash, revoked and
 	// expired ones included; ENOTFOUND if none.
 	FindAPIKeyByHash(ctx context.Context, hash string) (*APIKey, error)
+	// FindAPIKeyByID returns the key with the given id; ENOTFOUND if none.
+	FindAPIKeyByID(ctx context.Context, id string) (*APIKey, error)
 	FindAPIKeys(ctx context.Context, f APIKeyFilter) ([]*APIKey, string, error)
+	// RevokeAPIKey marks a key revoked at at; revoking a revoked key keeps
+	// the first time and changes nothing. ENOTFOUND if there is no such key.
 	RevokeAPIKey(ctx context.Context, id string, at time.Time) error
 	// TouchAPIKey records the last time a key was used.
 	TouchAPIKey(ctx context.Context, id string, at time.Time) error
+}
+
+// TokenStore holds tokens (hashed) minted from API keys.
+type TokenStore interface {
+	// CreateToken stores t (ID and CreatedAt are set if empty); ENOTFOUND
+	// if its key does not exist, ECONFLICT if the hash exists.
+	CreateToken(ctx context.Context, t *Token) error
+	// FindTokenByHash returns the token with the given hash, expired ones
+	// included, with its Key set; ENOTFOUND if none.
+	FindTokenByHash(ctx context.Context, hash string) (*Token, error)
+	// DeleteExpiredTokens removes tokens that expired at or before before,
+	// and returns how many.
+	DeleteExpiredTokens(ctx context.Context, before time.Time) (int, error)
+}
+
+// AuditStore reads the audit log; entries are written by the changes
+// themselves (see Store).
+type AuditStore interface {
+	// FindAuditEntries lists entries matching f, newest first.
+	FindAuditEntries(ctx context.Context, f AuditFilter) ([]*AuditEntry, string, error)
+}
+
+// SecretStore is master key rotation.
+type SecretStore interface {
+	// ResealSecrets re-encrypts every sealed secret (the signing secrets of
+	// all endpoints, deleted ones included) from the old cipher to the new
+	// one, in one transaction: all or nothing. Values already sealed with
+	// to are left alone, so a repeated call is harmless; plain-text values
+	// (a database from before encryption, or old == nil) are sealed with
+	// to. It returns how many values were resealed. EINVALID if a value
+	// opens with neither cipher or to is nil. The store's own Cipher is not
+	// changed: reopen the store with the new one. Run it while no node
+	// writes secrets (hookd rotate-master-key runs offline).
+	ResealSecrets(ctx context.Context, old, to Cipher) (int, error)
 }
 
 // EventTypeStore holds each tenant's event catalog.

@@ -264,6 +264,131 @@ func (c *Client) RetryDelivery(ctx context.Context, tenant, id string) (*hookd.D
 	return &out, c.do(ctx, http.MethodPost, tenantPath(tenant, "deliveries", id, "retry"), nil, nil, &out)
 }
 
+// CreateTenant creates a tenant (superadmin keys only).
+func (c *Client) CreateTenant(ctx context.Context, id, name string) (*hookd.Tenant, error) {
+	var out hookd.Tenant
+	return &out, c.do(ctx, http.MethodPost, "/v1/tenants", nil, map[string]any{"id": id, "name": name}, &out)
+}
+
+// ListTenants returns one page of tenants (superadmin keys only).
+func (c *Client) ListTenants(ctx context.Context, p hookd.Page) (*List[*hookd.Tenant], error) {
+	var out List[*hookd.Tenant]
+	return &out, c.do(ctx, http.MethodGet, "/v1/tenants"+pageQuery(p, nil), nil, nil, &out)
+}
+
+// GetTenant returns one tenant.
+func (c *Client) GetTenant(ctx context.Context, id string) (*hookd.Tenant, error) {
+	var out hookd.Tenant
+	return &out, c.do(ctx, http.MethodGet, tenantPath(id), nil, nil, &out)
+}
+
+// UpdateTenant changes the set fields of upd (superadmin keys only).
+func (c *Client) UpdateTenant(ctx context.Context, id string, upd hookd.TenantUpdate) (*hookd.Tenant, error) {
+	var out hookd.Tenant
+	return &out, c.do(ctx, http.MethodPatch, tenantPath(id), nil, upd, &out)
+}
+
+// DeleteTenant deletes a tenant and all its data (superadmin keys only).
+// confirm must repeat id; the server refuses the request otherwise.
+func (c *Client) DeleteTenant(ctx context.Context, id, confirm string) error {
+	return c.do(ctx, http.MethodDelete, tenantPath(id)+"?"+url.Values{"confirm": {confirm}}.Encode(), nil, nil, nil)
+}
+
+// KeyRequest describes a new API key. At most one of TTL and ExpiresAt
+// ends it; with neither it does not expire.
+type KeyRequest struct {
+	Name      string
+	Role      hookd.Role
+	TTL       time.Duration
+	ExpiresAt *time.Time
+}
+
+// keysPath is the key collection of tenant, or the superadmin keys for "".
+func keysPath(tenant string, id ...string) string {
+	p := "/v1/keys"
+	if tenant != "" {
+		p = tenantPath(tenant, "keys")
+	}
+	for _, s := range id {
+		p += "/" + url.PathEscape(s)
+	}
+	return p
+}
+
+// CreateKey creates an API key of tenant (admin or viewer), or a
+// superadmin key when tenant is "", and returns it with the key itself,
+// which the server shows only this once.
+func (c *Client) CreateKey(ctx context.Context, tenant string, req KeyRequest) (*hookd.APIKey, string, error) {
+	in := map[string]any{"name": req.Name, "role": req.Role}
+	if req.TTL > 0 {
+		in["ttl"] = req.TTL.String()
+	}
+	if req.ExpiresAt != nil {
+		in["expires_at"] = req.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	var out struct {
+		hookd.APIKey
+		Key string `json:"key"`
+	}
+	if err := c.do(ctx, http.MethodPost, keysPath(tenant), nil, in, &out); err != nil {
+		return nil, "", err
+	}
+	return &out.APIKey, out.Key, nil
+}
+
+// ListKeys returns one page of tenant's keys, or of the superadmin keys
+// when tenant is "". Keys are listed without the key or its hash.
+func (c *Client) ListKeys(ctx context.Context, tenant string, p hookd.Page) (*List[*hookd.APIKey], error) {
+	var out List[*hookd.APIKey]
+	return &out, c.do(ctx, http.MethodGet, keysPath(tenant)+pageQuery(p, nil), nil, nil, &out)
+}
+
+// RevokeKey revokes a key of tenant, or a superadmin key when tenant is "".
+func (c *Client) RevokeKey(ctx context.Context, tenant, id string) error {
+	return c.do(ctx, http.MethodDelete, keysPath(tenant, id), nil, nil, nil)
+}
+
+// Token is a minted token; Token is shown only this once.
+type Token struct {
+	ID        string    `json:"id"`
+	Token     string    `json:"token"`
+	KeyID     string    `json:"key_id"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// CreateToken mints a token from the client's API key, living ttl (0: the
+// server's default of 24h).
+func (c *Client) CreateToken(ctx context.Context, ttl time.Duration) (*Token, error) {
+	in := map[string]any{}
+	if ttl > 0 {
+		in["ttl"] = ttl.String()
+	}
+	var out Token
+	return &out, c.do(ctx, http.MethodPost, "/v1/tokens", nil, in, &out)
+}
+
+// ListAudit returns one page of tenant's audit log, newest first, or of
+// the whole log when tenant is "" (superadmin keys; f.TenantID then
+// narrows it to one tenant). f.Action and f.Since filter.
+func (c *Client) ListAudit(ctx context.Context, tenant string, f hookd.AuditFilter) (*List[*hookd.AuditEntry], error) {
+	q := url.Values{}
+	if f.Action != "" {
+		q.Set("action", f.Action)
+	}
+	if f.Since != nil {
+		q.Set("since", f.Since.UTC().Format(time.RFC3339))
+	}
+	path := "/v1/audit"
+	if tenant != "" {
+		path = tenantPath(tenant, "audit")
+	} else if f.TenantID != "" {
+		q.Set("tenant", f.TenantID)
+	}
+	var out List[*hookd.AuditEntry]
+	return &out, c.do(ctx, http.MethodGet, path+pageQuery(f.Page, q), nil, nil, &out)
+}
+
 // Raw performs a request and returns the answer's JSON as is (for --json output).
 func (c *Client) Raw(ctx context.Context, method, path string, body any) (json.RawMessage, error) {
 	var out json.RawMessage

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd"
+	"github.com/hookd/hookd/internal/tokenbucket"
 	"github.com/hookd/hookd/signature"
 )
 
@@ -40,6 +41,9 @@ type Config struct {
 	Batch     int           // deliveries per claim; default 256
 	Lease     time.Duration // default 30s; renewed every Lease/3 while held
 	Poll      time.Duration // how often to look for due retries without a wake-up; default 500ms
+	// Wakeups, when set, announces work published elsewhere (another node)
+	// so it is claimed before the next poll. A hint only: polling goes on.
+	Wakeups <-chan struct{}
 	// ResultBatch is the most attempts recorded in one transaction; default 512.
 	ResultBatch int
 }
@@ -61,7 +65,8 @@ type Dispatcher struct {
 	client *http.Client
 
 	wake    chan struct{}
-	done    chan *task // attempts that finished, back to the scheduler
+	pace    *time.Timer // fires when a rate-limited endpoint may start again
+	done    chan *task  // attempts that finished, back to the scheduler
 	results chan *hookd.DeliveryResult
 
 	// Owned by the scheduler goroutine.
@@ -110,6 +115,24 @@ type endpointState struct {
 	err      error     // the endpoint could not be loaded or its signer built
 	queue    []*hookd.ClaimedDelivery
 	inflight int
+	// A rate-limited endpoint's starts are paced: ep.RateLimit per second,
+	// bursts of one second's worth. On PostgreSQL the database also caps
+	// what all nodes lease together; this spreads each node's share.
+	pace tokenbucket.Bucket
+}
+
+// take spends one start of a rate-limited endpoint at now if it may start
+// one; otherwise it reports when it may.
+func (es *endpointState) take(now time.Time) (ok bool, next time.Time) {
+	rate := es.ep.RateLimit
+	if rate <= 0 {
+		return true, time.Time{}
+	}
+	ok, wait := es.pace.Take(now, rate, max(rate, 1))
+	if ok {
+		return true, time.Time{}
+	}
+	return false, now.Add(max(wait, time.Millisecond))
 }
 
 type task struct {
@@ -216,6 +239,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	attemptCtx, cancelAttempts := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelAttempts()
 
+	d.pace = time.NewTimer(time.Hour)
+	d.pace.Stop()
+	defer d.pace.Stop()
 	poll := time.NewTicker(d.cfg.Poll)
 	defer poll.Stop()
 	renew := time.NewTicker(d.cfg.Lease / 3)
@@ -235,6 +261,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		case <-d.wake:
 			more = true
+		case <-d.cfg.Wakeups:
+			more = true
+		case <-d.pace.C:
+			d.start(attemptCtx)
 		case <-poll.C:
 			more = true
 		case <-renew.C:
@@ -467,8 +497,16 @@ func secretsChanged(ep *hookd.Endpoint, then, now time.Time) bool {
 
 // start launches queued deliveries while slots are free.
 func (d *Dispatcher) start(ctx context.Context) {
+	now := d.now()
+	var wake time.Time // the earliest a paced endpoint may start again
 	for _, es := range d.endpoints {
 		for len(es.queue) > 0 && es.inflight < es.ep.MaxInFlight && d.inflight < d.cfg.Workers {
+			if ok, next := es.take(now); !ok {
+				if wake.IsZero() || next.Before(wake) {
+					wake = next
+				}
+				break
+			}
 			cd := es.queue[0]
 			es.queue[0] = nil
 			es.queue = es.queue[1:]
@@ -481,6 +519,9 @@ func (d *Dispatcher) start(ctx context.Context) {
 				d.done <- t
 			}()
 		}
+	}
+	if !wake.IsZero() {
+		d.pace.Reset(wake.Sub(now))
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -44,6 +45,50 @@ type Guard struct {
 	AllowAll bool
 	// Allow lists prefixes that are permitted even though they are blocked by default.
 	Allow []netip.Prefix
+	// AllowHosts lists host names whose every address may be dialed: exact
+	// names, or "*.example.internal" for the names under a domain. For
+	// internal receivers the operator trusts; matched on the URL's host,
+	// so redirects (never followed) and rebinding cannot use it.
+	AllowHosts []string
+}
+
+// ParseAllow adds one operator allow-list entry: a CIDR prefix, an IP
+// address, or a host name (optionally "*." followed by a domain).
+func (g *Guard) ParseAllow(entry string) error {
+	entry = strings.TrimSpace(entry)
+	if p, err := netip.ParsePrefix(entry); err == nil {
+		g.Allow = append(g.Allow, p.Masked())
+		return nil
+	}
+	if a, err := netip.ParseAddr(entry); err == nil {
+		g.Allow = append(g.Allow, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+		return nil
+	}
+	name := strings.TrimPrefix(entry, "*.")
+	if name == "" || len(name) > 253 || strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != "" ||
+		strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") || strings.Contains(name, "..") {
+		return fmt.Errorf("guard: %q is not a CIDR prefix, an IP address or a host name", entry)
+	}
+	g.AllowHosts = append(g.AllowHosts, strings.ToLower(entry))
+	return nil
+}
+
+// hostAllowed reports whether host is on the AllowHosts list.
+func (g *Guard) hostAllowed(host string) bool {
+	if g == nil {
+		return false
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	for _, h := range g.AllowHosts {
+		if suffix, ok := strings.CutPrefix(h, "*"); ok {
+			if strings.HasSuffix(host, suffix) && len(host) > len(suffix) {
+				return true
+			}
+		} else if host == h {
+			return true
+		}
+	}
+	return false
 }
 
 // Allowed reports whether addr may be dialed.
@@ -91,7 +136,18 @@ func (g *Guard) Dialer(resolver *net.Resolver) *net.Dialer {
 	}
 }
 
-// DialContext is a convenience for http.Transport.DialContext.
+// DialContext is a convenience for http.Transport.DialContext. Hosts on
+// AllowHosts are dialed without the address check.
 func (g *Guard) DialContext(resolver *net.Resolver) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	return g.Dialer(resolver).DialContext
+	guarded := g.Dialer(resolver)
+	if g == nil || len(g.AllowHosts) == 0 {
+		return guarded.DialContext
+	}
+	open := &net.Dialer{Timeout: guarded.Timeout, KeepAlive: guarded.KeepAlive, Resolver: resolver}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if host, _, err := net.SplitHostPort(addr); err == nil && g.hostAllowed(host) {
+			return open.DialContext(ctx, network, addr)
+		}
+		return guarded.DialContext(ctx, network, addr)
+	}
 }

@@ -170,3 +170,60 @@ func dnsAnswer(q []byte, addr netip.Addr) []byte {
 	}
 	return resp
 }
+
+// Operators may allow chosen destinations: a host name (matched on the
+// URL's host, whatever it resolves to) or a CIDR prefix; anything else
+// stays blocked.
+func TestGuardOperatorAllowList(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
+	resolver := &net.Resolver{PreferGo: true, Dial: fakeDNS(t, netip.MustParseAddr("127.0.0.1"))}
+
+	post := func(g *Guard, host string) error {
+		resp, err := NewHTTPClient(g, resolver).Post("http://"+host+":"+port+"/", "application/json", strings.NewReader("{}"))
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	byHost := &Guard{}
+	for _, e := range []string{"hooks.internal.test", "*.corp.test"} {
+		if err := byHost.ParseAllow(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, host := range []string{"hooks.internal.test", "HOOKS.internal.test", "a.corp.test"} {
+		if err := post(byHost, host); err != nil {
+			t.Errorf("%s is allowed by name: %v", host, err)
+		}
+	}
+	var blocked *BlockedError
+	for _, host := range []string{"other.internal.test", "corp.test", "evilcorp.test"} {
+		if err := post(byHost, host); !errors.As(err, &blocked) {
+			t.Errorf("%s: err = %v, want BlockedError", host, err)
+		}
+	}
+
+	byPrefix := &Guard{}
+	if err := byPrefix.ParseAllow("127.0.0.0/8"); err != nil {
+		t.Fatal(err)
+	}
+	if err := post(byPrefix, "anything.test"); err != nil {
+		t.Errorf("127.0.0.0/8 is allowed: %v", err)
+	}
+	single := &Guard{}
+	if err := single.ParseAllow("10.0.0.7"); err != nil {
+		t.Fatal(err)
+	}
+	if err := post(single, "anything.test"); !errors.As(err, &blocked) {
+		t.Errorf("only 10.0.0.7 is allowed, loopback got: %v", err)
+	}
+
+	for _, bad := range []string{"", "*.", "a..b", "exa mple.com", "10.0.0.0/33"} {
+		if err := (&Guard{}).ParseAllow(bad); err == nil {
+			t.Errorf("ParseAllow(%q) accepted", bad)
+		}
+	}
+}

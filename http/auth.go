@@ -12,13 +12,12 @@ import (
 	"github.com/hookd/hookd"
 )
 
-type principalKey struct{}
-
 // PrincipalFrom returns the authenticated caller of a request; ok is false
-// outside an authenticated /v1 route.
+// outside an authenticated /v1 route. The API puts it in the request
+// context with hookd.WithPrincipal, which is also what makes the store
+// audit every change a request makes.
 func PrincipalFrom(ctx context.Context) (p hookd.Principal, ok bool) {
-	p, ok = ctx.Value(principalKey{}).(hookd.Principal)
-	return p, ok
+	return hookd.PrincipalFrom(ctx)
 }
 
 // maxTokenLen bounds a bearer credential; hookd's keys have 46 characters.
@@ -47,30 +46,60 @@ func BearerToken(header string) (token string, ok bool) {
 var (
 	errNoKey          = hookd.Errorf(hookd.EUNAUTHORIZED, "A valid API key is required: send Authorization: Bearer <key>.")
 	errKeyNotUsable   = hookd.Errorf(hookd.EUNAUTHORIZED, "The API key is revoked or expired.")
+	errTokenNotUsable = hookd.Errorf(hookd.EUNAUTHORIZED, "The token is expired, or its API key is revoked or expired.")
 	errTenantNotFound = hookd.Errorf(hookd.ENOTFOUND, "Tenant not found.")
+	errSuperadminOnly = hookd.Errorf(hookd.EFORBIDDEN, "Only a superadmin key may do this.")
 	// errLookupAborted is what callers sharing a key read get if it panicked.
 	errLookupAborted = errors.New("API key lookup aborted")
 )
 
-// authenticate resolves the request's API key to a principal: EUNAUTHORIZED
-// for a missing, malformed, unknown, revoked or expired key, EUNAVAILABLE
-// when the store cannot answer.
+// credential is what a bearer secret stands for: an API key, or a token
+// with the key it was minted from.
+type credential struct {
+	key   *hookd.APIKey
+	token *hookd.Token // nil for a key
+}
+
+// usable reports whether the credential may authenticate at now.
+func (c *credential) usable(now time.Time) bool {
+	if c.token != nil {
+		return c.token.Usable(now)
+	}
+	return c.key.Usable(now)
+}
+
+func (c *credential) principal() hookd.Principal {
+	p := hookd.Principal{KeyID: c.key.ID, TenantID: c.key.TenantID, Role: c.key.Role}
+	if c.token != nil {
+		p.TokenID = c.token.ID
+	}
+	return p
+}
+
+// authenticate resolves the request's API key or token to a principal:
+// EUNAUTHORIZED for a missing, malformed, unknown, revoked or expired
+// credential (a token also when its key is revoked or expired),
+// EUNAVAILABLE when the store cannot answer. A token carries its key's
+// tenant and role.
 func (s *Server) authenticate(r *http.Request) (hookd.Principal, error) {
-	token, ok := BearerToken(r.Header.Get("Authorization"))
+	secret, ok := BearerToken(r.Header.Get("Authorization"))
 	if !ok {
 		return hookd.Principal{}, errNoKey
 	}
 	now := s.now()
-	hash := hookd.HashAPIKey(token)
-	key, err := s.lookupKey(r.Context(), hash, now)
+	hash := hookd.HashAPIKey(secret)
+	cred, err := s.lookupCredential(r.Context(), hash, strings.HasPrefix(secret, hookd.TokenPrefix), now)
 	if err != nil {
 		return hookd.Principal{}, err
 	}
-	if !key.Usable(now) {
+	if !cred.usable(now) {
+		if cred.token != nil {
+			return hookd.Principal{}, errTokenNotUsable
+		}
 		return hookd.Principal{}, errKeyNotUsable
 	}
-	s.recordUse(hash, key.ID, now)
-	return hookd.Principal{KeyID: key.ID, TenantID: key.TenantID, Role: key.Role}, nil
+	s.recordUse(hash, cred.key.ID, now)
+	return cred.principal(), nil
 }
 
 // access is what a route does with its tenant.
@@ -79,14 +108,18 @@ type access int
 const (
 	readAccess  access = iota // list, get
 	writeAccess               // create, change, delete, publish, retry
+	adminAccess               // read what only admins read: the audit log
+	superAccess               // change or delete the tenant itself
 )
 
 // tenant authorizes the caller of r for the tenant in the path and returns
-// its id. It is the one place that decides who may do what:
+// its id. It is the one place that decides who may do what with a tenant:
 //   - a caller who may not read the tenant gets ENOTFOUND "Tenant not found.",
 //     exactly as for a tenant that does not exist, so nothing reveals
 //     whether another tenant or its resources exist;
-//   - a caller who may read but needs to write gets EFORBIDDEN;
+//   - a caller who may read but needs more (write or admin access: an
+//     admin of the tenant or a superadmin; super access: a superadmin)
+//     gets EFORBIDDEN;
 //   - a tenant that does not exist is ENOTFOUND.
 func (s *Server) tenant(r *http.Request, need access) (string, error) {
 	id := r.PathValue("tenant")
@@ -94,8 +127,13 @@ func (s *Server) tenant(r *http.Request, need access) (string, error) {
 	if !p.CanRead(id) {
 		return "", errTenantNotFound
 	}
-	if need == writeAccess && !p.CanWrite(id) {
+	switch {
+	case need == writeAccess && !p.CanWrite(id):
 		return "", hookd.Errorf(hookd.EFORBIDDEN, "This API key may only read tenant %q.", id)
+	case need == adminAccess && !p.CanWrite(id):
+		return "", hookd.Errorf(hookd.EFORBIDDEN, "Only an admin key of tenant %q may read this.", id)
+	case need == superAccess && p.Role != hookd.RoleSuperadmin:
+		return "", hookd.Errorf(hookd.EFORBIDDEN, "Only a superadmin key may change or delete a tenant.")
 	}
 	if err := s.tenantExists(r.Context(), id); err != nil {
 		return "", err
@@ -103,13 +141,26 @@ func (s *Server) tenant(r *http.Request, need access) (string, error) {
 	return id, nil
 }
 
-// Cache lifetimes. A positive key lookup is reused for keyCacheTTL, so a
-// publisher sending 10,000 requests a second costs one key read every two
-// seconds, not one per request; the price is that a revoked key keeps
-// working for up to keyCacheTTL (expiry is exact: it is checked against the
-// clock on every request). Tenant existence is cached as long, so a deleted
-// tenant may answer empty lists for that time. Last use is recorded at most
-// once per touchInterval per key.
+// superadmin authorizes the caller of r for a route outside any tenant
+// (tenant list and creation, superadmin keys, the whole audit log):
+// EFORBIDDEN unless it is a superadmin.
+func (s *Server) superadmin(r *http.Request) (hookd.Principal, error) {
+	p, _ := PrincipalFrom(r.Context())
+	if p.Role != hookd.RoleSuperadmin {
+		return p, errSuperadminOnly
+	}
+	return p, nil
+}
+
+// Cache lifetimes. A positive key or token lookup is reused for
+// keyCacheTTL, so a publisher sending 10,000 requests a second costs one
+// read every two seconds, not one per request; the price is that a key
+// revoked through another node keeps working on this one for up to
+// keyCacheTTL (a revocation through this node drops its cache entries at
+// once; expiry is exact: it is checked against the clock on every
+// request). Tenant existence is cached as long, so a tenant deleted through
+// another node may answer empty lists for that time. Last use is recorded
+// at most once per touchInterval per key or token.
 const (
 	keyCacheTTL    = 2 * time.Second
 	tenantCacheTTL = 2 * time.Second
@@ -121,24 +172,27 @@ const (
 	lookupTimeout = 5 * time.Second
 )
 
-// keyCache remembers recent successful key lookups by hash. Concurrent
-// misses of one hash share a single store read.
+// keyCache remembers recent successful key and token lookups by hash.
+// Concurrent misses of one hash share a single store read.
 type keyCache struct {
 	mu      sync.Mutex
 	entries map[string]*keyEntry
 	calls   map[string]*keyCall
+	// gen counts invalidations; a lookup that began before one does not
+	// cache what it read.
+	gen uint64
 }
 
 type keyEntry struct {
-	key     *hookd.APIKey // read-only once cached
+	cred    *credential // read-only once cached
 	loaded  time.Time
 	touched time.Time // when last use was last recorded
 }
 
-// keyCall is a store read in flight; done is closed when key/err are set.
+// keyCall is a store read in flight; done is closed when cred/err are set.
 type keyCall struct {
 	done chan struct{}
-	key  *hookd.APIKey
+	cred *credential
 	err  error
 }
 
@@ -146,32 +200,35 @@ func newKeyCache() *keyCache {
 	return &keyCache{entries: map[string]*keyEntry{}, calls: map[string]*keyCall{}}
 }
 
-// lookupKey finds a key by hash through the cache, revoked and expired
-// ones included. An unknown hash is errNoKey.
-func (s *Server) lookupKey(ctx context.Context, hash string, now time.Time) (*hookd.APIKey, error) {
+// lookupCredential finds a key (or, with token, a token and its key) by
+// hash through the cache, revoked and expired ones included. An unknown
+// hash is errNoKey. A secret with the token prefix that is no token is
+// looked up as a key, so an operator-chosen key may start with it.
+func (s *Server) lookupCredential(ctx context.Context, hash string, token bool, now time.Time) (*credential, error) {
 	c := s.keys
 	c.mu.Lock()
 	if e, ok := c.entries[hash]; ok && fresh(e.loaded, now, keyCacheTTL) {
 		c.mu.Unlock()
-		return e.key, nil
+		return e.cred, nil
 	}
 	if call, ok := c.calls[hash]; ok {
 		c.mu.Unlock()
 		select {
 		case <-call.done:
-			return call.key, call.err
+			return call.cred, call.err
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
 	call := &keyCall{done: make(chan struct{}), err: errLookupAborted}
 	c.calls[hash] = call
+	gen := c.gen
 	c.mu.Unlock()
 	defer func() { // also if the store panics, so no caller waits forever
 		c.mu.Lock()
 		delete(c.calls, hash)
-		if call.err == nil {
-			e := &keyEntry{key: call.key, loaded: now}
+		if call.err == nil && c.gen == gen {
+			e := &keyEntry{cred: call.cred, loaded: now}
 			if old, ok := c.entries[hash]; ok {
 				e.touched = old.touched
 			} else if len(c.entries) >= maxCacheEntries {
@@ -187,16 +244,48 @@ func (s *Server) lookupKey(ctx context.Context, hash string, now time.Time) (*ho
 	// request's context.
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
 	defer cancel()
-	key, err := s.cfg.Store.FindAPIKeyByHash(lctx, hash)
-	if hookd.ErrorCode(err) == hookd.ENOTFOUND {
-		key, err = nil, errNoKey
-	}
-	call.key, call.err = key, err
-	return key, err
+	call.cred, call.err = s.readCredential(lctx, hash, token)
+	return call.cred, call.err
 }
 
-// recordUse records that the key with hash and id authenticated a request,
-// in the background and at most once per touchInterval.
+// readCredential reads a token or key by hash from the store.
+func (s *Server) readCredential(ctx context.Context, hash string, token bool) (*credential, error) {
+	if token {
+		t, err := s.cfg.Store.FindTokenByHash(ctx, hash)
+		if err == nil {
+			return &credential{key: t.Key, token: t}, nil
+		} else if hookd.ErrorCode(err) != hookd.ENOTFOUND {
+			return nil, err
+		}
+	}
+	key, err := s.cfg.Store.FindAPIKeyByHash(ctx, hash)
+	if hookd.ErrorCode(err) == hookd.ENOTFOUND {
+		return nil, errNoKey
+	} else if err != nil {
+		return nil, err
+	}
+	return &credential{key: key}, nil
+}
+
+// forgetCredentials drops the cached lookups of every key (and its
+// tokens) for which drop returns true, and keeps lookups in flight from
+// caching what they read: a revocation or deletion through this server
+// takes effect here at once.
+func (s *Server) forgetCredentials(drop func(k *hookd.APIKey) bool) {
+	c := s.keys
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for hash, e := range c.entries {
+		if drop(e.cred.key) {
+			delete(c.entries, hash)
+		}
+	}
+}
+
+// recordUse records that a credential with hash, of the key with id,
+// authenticated a request: the key's last use, in the background and at
+// most once per touchInterval. A token's use counts as its key's.
 func (s *Server) recordUse(hash, id string, now time.Time) {
 	c := s.keys
 	c.mu.Lock()
@@ -249,6 +338,13 @@ func (s *Server) tenantExists(ctx context.Context, id string) error {
 	c.found[id] = now
 	c.mu.Unlock()
 	return nil
+}
+
+// forgetTenant drops the cached existence of tenant id.
+func (s *Server) forgetTenant(id string) {
+	s.tenants.mu.Lock()
+	delete(s.tenants.found, id)
+	s.tenants.mu.Unlock()
 }
 
 // fresh reports whether something loaded at loaded is still valid at now.

@@ -20,6 +20,7 @@ type endpointInput struct {
 	Timeout       hookd.Duration    `json:"timeout"`
 	RetrySchedule []hookd.Duration  `json:"retry_schedule"`
 	MaxInFlight   int               `json:"max_in_flight"`
+	RateLimit     float64           `json:"rate_limit"`
 	Secret        string            `json:"secret"`
 }
 
@@ -61,7 +62,7 @@ func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request) error {
 	ep := &hookd.Endpoint{
 		TenantID: tenant, Name: in.Name, Description: in.Description, URL: in.URL, Events: in.Events,
 		Headers: in.Headers, Signatures: in.Signatures, Timeout: in.Timeout, RetrySchedule: in.RetrySchedule,
-		MaxInFlight: in.MaxInFlight, Secrets: []hookd.Secret{{Value: secret, CreatedAt: s.now().UTC()}},
+		MaxInFlight: in.MaxInFlight, RateLimit: in.RateLimit, Secrets: []hookd.Secret{{Value: secret, CreatedAt: s.now().UTC()}},
 	}
 	ep.SetDefaults()
 	if err := ep.Validate(s.cfg.AllowInsecure); err != nil {
@@ -151,6 +152,9 @@ func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request) error {
 	}
 	if upd.MaxInFlight != nil {
 		upd.MaxInFlight = &merged.MaxInFlight
+	}
+	if upd.RateLimit != nil {
+		upd.RateLimit = &merged.RateLimit
 	}
 	ep, err := s.cfg.Store.UpdateEndpoint(r.Context(), tenant, current.ID, upd)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hookd/hookd"
 	hookdhttp "github.com/hookd/hookd/http"
@@ -100,6 +101,73 @@ func FuzzPublishBody(f *testing.F) {
 		}
 		if rec.Code >= 400 && out["error"] == nil {
 			t.Fatalf("error answer without error: %s", rec.Body)
+		}
+	})
+}
+
+// Any Authorization header gets 200 when it carries exactly a valid key or
+// token and 401 otherwise: never a panic, another status, or a credential
+// accepted in a malformed header.
+func FuzzAuthorization(f *testing.F) {
+	s, err := sqlite.Open(filepath.Join(f.TempDir(), "fuzz.db"), sqlite.Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer s.Close()
+	ctx := f.Context()
+	if err := s.CreateTenant(ctx, &hookd.Tenant{ID: "acme"}); err != nil {
+		f.Fatal(err)
+	}
+	key, revoked := hookd.NewAPIKeySecret(), hookd.NewAPIKeySecret()
+	k := &hookd.APIKey{TenantID: "acme", Role: hookd.RoleViewer, Hash: hookd.HashAPIKey(key)}
+	rk := &hookd.APIKey{TenantID: "acme", Role: hookd.RoleViewer, Hash: hookd.HashAPIKey(revoked)}
+	for _, x := range []*hookd.APIKey{k, rk} {
+		if err := s.CreateAPIKey(ctx, x); err != nil {
+			f.Fatal(err)
+		}
+	}
+	if err := s.RevokeAPIKey(ctx, rk.ID, time.Now()); err != nil {
+		f.Fatal(err)
+	}
+	tok, expired, ofRevoked := hookd.NewTokenSecret(), hookd.NewTokenSecret(), hookd.NewTokenSecret()
+	for _, x := range []struct {
+		secret string
+		key    string
+		exp    time.Time
+	}{{tok, k.ID, time.Now().Add(time.Hour)}, {expired, k.ID, time.Now().Add(-time.Hour)}, {ofRevoked, rk.ID, time.Now().Add(time.Hour)}} {
+		if err := s.CreateToken(ctx, &hookd.Token{KeyID: x.key, Hash: hookd.HashAPIKey(x.secret), ExpiresAt: x.exp}); err != nil {
+			f.Fatal(err)
+		}
+	}
+	valid := map[string]bool{key: true, tok: true}
+	h := hookdhttp.NewServer(hookdhttp.Config{Store: s}).Handler()
+	for _, seed := range []string{
+		"Bearer " + key, "Bearer " + tok, "bearer   " + tok, " BEARER " + key + " ", "Bearer " + key + "x", "Bearer " + tok[:len(tok)-1],
+		"Bearer " + expired, "Bearer " + revoked, "Bearer " + ofRevoked, "Bearer " + strings.TrimPrefix(tok, hookd.TokenPrefix),
+		"Bearer " + hookd.KeyPrefix + strings.TrimPrefix(tok, hookd.TokenPrefix), "Bearer hkt_", "Bearer " + hookd.HashAPIKey(key),
+		"Bearer " + key + " " + tok, "Basic " + key, "Token " + tok, key, "", "Bearer \x00" + key, "Bearer " + key + "\r\n",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		req := httptest.NewRequest(http.MethodGet, "/v1/tenants/acme/event-types", nil)
+		req.Header["Authorization"] = []string{header}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		secret, ok := hookdhttp.BearerToken(header)
+		want := http.StatusUnauthorized
+		if ok && valid[secret] {
+			want = http.StatusOK
+		}
+		if rec.Code != want {
+			t.Fatalf("Authorization %q: status %d %s, want %d", header, rec.Code, rec.Body, want)
+		}
+		var out map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+			t.Fatalf("answer is not JSON: %s", rec.Body)
+		}
+		if rec.Code == http.StatusUnauthorized && (out["error"] == nil || rec.Header().Get("WWW-Authenticate") == "") {
+			t.Fatalf("401 without an error body or challenge: %s", rec.Body)
 		}
 	})
 }

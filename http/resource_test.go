@@ -122,6 +122,8 @@ func TestEndpointLifecycle(t *testing.T) {
 		"secret":         map[string]any{"secret": secret},
 		"huge timeout":   map[string]any{"timeout": "1h"},
 		"bad in-flight":  map[string]any{"max_in_flight": -1},
+		"negative rate":  map[string]any{"rate_limit": -1},
+		"huge rate":      map[string]any{"rate_limit": 1e9},
 		"unknown scheme": map[string]any{"signatures": []map[string]string{{"scheme": "md5"}}},
 	} {
 		t.Run("patch "+name, func(t *testing.T) { e.want(t, 400, e.admin, "PATCH", path, body) })

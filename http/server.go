@@ -27,6 +27,11 @@ type Config struct {
 	// Dispatcher, when set, takes new deliveries leased to it at publish
 	// time, so they are sent without a claim round trip. May be nil.
 	Dispatcher Dispatcher
+	// ClientRate limits requests per second from one client address (IPv6:
+	// one /64), with bursts of ClientBurst; over it the answer is 429 with
+	// Retry-After. 0 disables the limit. Health checks are not limited.
+	ClientRate  float64
+	ClientBurst int
 }
 
 // Dispatcher is the part of a local delivery dispatcher publishing uses
@@ -46,6 +51,7 @@ type Server struct {
 	mux     *http.ServeMux
 	keys    *keyCache
 	tenants *tenantCache
+	clients *clientLimiter // nil: no per-client limit
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -66,7 +72,7 @@ func NewServer(cfg Config) *Server {
 	}
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, now: cfg.Now, mux: http.NewServeMux(),
-		keys: newKeyCache(), tenants: newTenantCache(),
+		keys: newKeyCache(), tenants: newTenantCache(), clients: newClientLimiter(cfg.ClientRate, cfg.ClientBurst),
 	}
 	s.routes()
 	return s
@@ -78,32 +84,79 @@ func (s *Server) Handler() http.Handler { return s }
 // handlerFunc is an API handler that returns an error instead of writing it.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
+// apiRoute is one authenticated /v1 route.
+type apiRoute struct {
+	pattern string // "METHOD /path" as http.ServeMux takes it
+	handle  func(s *Server, w http.ResponseWriter, r *http.Request) error
+}
+
+// publicRoutes are the routes that need no credential.
+var publicRoutes = []string{"GET /healthz", "GET /readyz"}
+
+// apiRoutes lists every /v1 route. It is the one list of the API: the mux
+// registers it, and the authorization test requires a row for each entry.
+// Who may call a route is decided inside its handler, by Server.tenant or
+// Server.superadmin.
+func apiRoutes() []apiRoute {
+	const t = "/v1/tenants/{tenant}"
+	return []apiRoute{
+		{"POST /v1/tenants", (*Server).createTenant},
+		{"GET /v1/tenants", (*Server).listTenants},
+		{"GET " + t, (*Server).getTenant},
+		{"PATCH " + t, (*Server).updateTenant},
+		{"DELETE " + t, (*Server).deleteTenant},
+
+		{"POST " + t + "/keys", (*Server).createTenantKey},
+		{"GET " + t + "/keys", (*Server).listTenantKeys},
+		{"DELETE " + t + "/keys/{id}", (*Server).revokeTenantKey},
+		{"POST /v1/keys", (*Server).createSuperadminKey},
+		{"GET /v1/keys", (*Server).listSuperadminKeys},
+		{"DELETE /v1/keys/{id}", (*Server).revokeSuperadminKey},
+		{"POST /v1/tokens", (*Server).createToken},
+
+		{"GET " + t + "/audit", (*Server).listTenantAudit},
+		{"GET /v1/audit", (*Server).listAudit},
+
+		{"POST " + t + "/event-types", (*Server).createEventType},
+		{"GET " + t + "/event-types", (*Server).listEventTypes},
+		{"GET " + t + "/event-types/{name}", (*Server).getEventType},
+		{"PATCH " + t + "/event-types/{name}", (*Server).updateEventType},
+		{"DELETE " + t + "/event-types/{name}", (*Server).deleteEventType},
+
+		{"POST " + t + "/endpoints", (*Server).createEndpoint},
+		{"GET " + t + "/endpoints", (*Server).listEndpoints},
+		{"GET " + t + "/endpoints/{id}", (*Server).getEndpoint},
+		{"PATCH " + t + "/endpoints/{id}", (*Server).updateEndpoint},
+		{"DELETE " + t + "/endpoints/{id}", (*Server).deleteEndpoint},
+
+		{"POST " + t + "/events", (*Server).publish},
+		{"POST " + t + "/events/batch", (*Server).publishBatch},
+		{"GET " + t + "/events/{id}", (*Server).getEvent},
+
+		{"GET " + t + "/deliveries", (*Server).listDeliveries},
+		{"GET " + t + "/deliveries/{id}", (*Server).getDelivery},
+		{"POST " + t + "/deliveries/{id}/retry", (*Server).retryDelivery},
+	}
+}
+
+// Routes returns the pattern ("METHOD /path") of every route the server
+// registers: /healthz and /readyz, then every /v1 route.
+func Routes() []string {
+	out := append([]string(nil), publicRoutes...)
+	for _, rt := range apiRoutes() {
+		out = append(out, rt.pattern)
+	}
+	return out
+}
+
 // routes registers every route. Resources live under /v1/tenants/{tenant}.
 func (s *Server) routes() {
-	s.mux.HandleFunc("GET /healthz", s.handleHealth)
-	s.mux.HandleFunc("GET /readyz", s.handleReady)
-
-	route := func(pattern string, h handlerFunc) { s.mux.Handle(pattern, s.api(h)) }
-	const t = "/v1/tenants/{tenant}"
-	route("POST "+t+"/event-types", s.createEventType)
-	route("GET "+t+"/event-types", s.listEventTypes)
-	route("GET "+t+"/event-types/{name}", s.getEventType)
-	route("PATCH "+t+"/event-types/{name}", s.updateEventType)
-	route("DELETE "+t+"/event-types/{name}", s.deleteEventType)
-
-	route("POST "+t+"/endpoints", s.createEndpoint)
-	route("GET "+t+"/endpoints", s.listEndpoints)
-	route("GET "+t+"/endpoints/{id}", s.getEndpoint)
-	route("PATCH "+t+"/endpoints/{id}", s.updateEndpoint)
-	route("DELETE "+t+"/endpoints/{id}", s.deleteEndpoint)
-
-	route("POST "+t+"/events", s.publish)
-	route("POST "+t+"/events/batch", s.publishBatch)
-	route("GET "+t+"/events/{id}", s.getEvent)
-
-	route("GET "+t+"/deliveries", s.listDeliveries)
-	route("GET "+t+"/deliveries/{id}", s.getDelivery)
-	route("POST "+t+"/deliveries/{id}/retry", s.retryDelivery)
+	s.mux.HandleFunc(publicRoutes[0], s.handleHealth)
+	s.mux.HandleFunc(publicRoutes[1], s.handleReady)
+	for _, rt := range apiRoutes() {
+		handle := rt.handle
+		s.mux.Handle(rt.pattern, s.api(func(w http.ResponseWriter, r *http.Request) error { return handle(s, w, r) }))
+	}
 }
 
 // ServeHTTP serves the API. Requests no route matches get a JSON 404 or,
@@ -119,6 +172,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.log.Debug("request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
 				slog.Int("status", sw.status), slog.Duration("duration", time.Since(start)))
 		}()
+	}
+	if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" && !s.limit(w, r) {
+		return
 	}
 	if h, pattern := s.mux.Handler(r); pattern == "" {
 		s.noRoute(w, r, h)
@@ -156,7 +212,7 @@ func (s *Server) api(h handlerFunc) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+		r = r.WithContext(hookd.WithPrincipal(r.Context(), p))
 		if err := h(w, r); err != nil {
 			s.writeError(w, r, err)
 		}

@@ -23,11 +23,20 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *hookd.APIKey) error {
 	if k.TenantID != "" {
 		tenant = &k.TenantID
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO api_keys (id, tenant_id, role, name, hash, created_at, last_used_at, expires_at, revoked_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		id, tenant, string(k.Role), k.Name, k.Hash, created, microPtr(k.LastUsedAt), microPtr(k.ExpiresAt), microPtr(k.RevokedAt))
+	err := s.change(ctx, func(q querier, a *auditLog) error {
+		_, err := q.Exec(ctx, `INSERT INTO api_keys (id, tenant_id, role, name, hash, created_at, last_used_at, expires_at, revoked_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			id, tenant, string(k.Role), k.Name, k.Hash, created, microPtr(k.LastUsedAt), microPtr(k.ExpiresAt), microPtr(k.RevokedAt))
+		if err != nil {
+			return err
+		}
+		c := *k
+		c.ID, c.CreatedAt, c.ExpiresAt = id, created, microPtr(k.ExpiresAt)
+		a.record(k.TenantID, hookd.ActionKeyCreate, hookd.ResourceKey, id, nil, a.snapshot(&c))
+		return nil
+	})
 	if err != nil {
-		return s.fail(err)
+		return err
 	}
 	k.ID, k.CreatedAt = id, created
 	return nil
@@ -57,6 +66,12 @@ func (s *Store) FindAPIKeyByHash(ctx context.Context, hash string) (*hookd.APIKe
 	return k, s.notFound(err, "API key")
 }
 
+// FindAPIKeyByID returns the key with id; ENOTFOUND if none.
+func (s *Store) FindAPIKeyByID(ctx context.Context, id string) (*hookd.APIKey, error) {
+	k, err := scanKey(s.pool.QueryRow(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE id = $1`, id))
+	return k, s.notFound(err, "API key")
+}
+
 // FindAPIKeys lists keys by id, descending.
 func (s *Store) FindAPIKeys(ctx context.Context, f hookd.APIKeyFilter) ([]*hookd.APIKey, string, error) {
 	after, err := decodeCursor(f.Cursor)
@@ -77,17 +92,31 @@ func (s *Store) FindAPIKeys(ctx context.Context, f hookd.APIKeyFilter) ([]*hookd
 	return list, next, nil
 }
 
-// RevokeAPIKey marks a key revoked at at (the first revocation time stays);
-// ENOTFOUND if there is no such key.
+// RevokeAPIKey marks a key revoked at at (a revoked key keeps its first
+// time and nothing changes); ENOTFOUND if there is no such key.
 func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1`, id, micro(at))
-	if err != nil {
-		return s.fail(err)
-	}
-	if tag.RowsAffected() == 0 {
-		return hookd.Errorf(hookd.ENOTFOUND, "API key not found.")
-	}
-	return nil
+	return s.change(ctx, func(q querier, a *auditLog) error {
+		var before *hookd.APIKey
+		if a.on {
+			var err error
+			if before, err = scanKey(q.QueryRow(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE id = $1 FOR UPDATE`, id)); err != nil {
+				return s.notFound(err, "API key")
+			}
+		}
+		k, err := scanKey(q.QueryRow(ctx, `UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL
+			RETURNING `+keyColumns, id, micro(at)))
+		if err == pgx.ErrNoRows {
+			// Revoked already (nothing changes), or no such key.
+			if _, err := s.FindAPIKeyByID(ctx, id); err != nil {
+				return err
+			}
+			return nil
+		} else if err != nil {
+			return err
+		}
+		a.record(k.TenantID, hookd.ActionKeyRevoke, hookd.ResourceKey, id, a.snapshot(before), a.snapshot(k))
+		return nil
+	})
 }
 
 // TouchAPIKey records when a key was last used.

@@ -16,13 +16,17 @@ import (
 // A claim is two statements sent together (one round trip, one implicit
 // transaction):
 //
-//  1. claimPickSQL walks the due index oldest first (a bounded window),
-//     skipping endpoints that are not enabled, excluded, or already at
-//     max_in_flight; takes a transaction-scoped advisory lock per endpoint
-//     in the window (try-lock: an endpoint another claim or publish is
-//     leasing for right now is left to it, never waited for); picks at most
-//     each locked endpoint's free slots, up to the limit, oldest first; and
-//     stashes the picked ids in a transaction-local setting.
+//  1. claimPickSQL computes the free slots of every enabled endpoint (its
+//     max_in_flight minus its unexpired leases) that is not excluded, reads
+//     each such endpoint's oldest due rows up to its free slots from the
+//     per-endpoint queue index, and keeps the oldest of them all (a window
+//     of twice the limit); takes a transaction-scoped advisory lock per
+//     endpoint in the window (try-lock: an endpoint another claim or
+//     publish is leasing for right now is left to it, never waited for);
+//     picks up to the limit, oldest first; and stashes the picked ids in a
+//     transaction-local setting. Its cost grows with the number of enabled
+//     endpoints, never with the backlog: endpoints that are full, paused
+//     or excluded cost one small count or nothing.
 //  2. claimSQL locks the stashed rows FOR UPDATE SKIP LOCKED, recounts each
 //     endpoint's unexpired leases, and leases what fits. Its snapshot is
 //     taken after the locks were granted, so every lease another node made
@@ -31,47 +35,57 @@ import (
 //
 // A lease sets next_attempt_at to the lease expiry, so an expired lease is
 // simply due again.
+//
+// An endpoint's leases are counted with the expiry test in the aggregate's
+// FILTER, not in WHERE, so the count reads only the small deliveries_leased
+// index whatever the statistics say.
 
-const claimPickSQL = `WITH due AS (
-	SELECT d.id, d.endpoint_id, d.next_attempt_at, e.room
-	FROM deliveries d
-	-- A lateral lookup per row (memoized per endpoint): the due index is
-	-- walked in order and stops at the limit, whatever the statistics say.
-	CROSS JOIN LATERAL (
-		SELECT e.max_in_flight - (SELECT count(*) FROM deliveries l
-			WHERE l.endpoint_id = e.id AND l.state = 'delivering' AND l.next_attempt_at > $1) AS room
-		FROM endpoints e
-		WHERE e.id = d.endpoint_id AND e.state = 'enabled' AND e.deleted_at IS NULL
-		OFFSET 0
-	) e
-	WHERE d.state IN ('pending', 'failed', 'delivering') AND d.next_attempt_at <= $1
-	  AND e.room > 0
-	  AND d.endpoint_id <> ALL($2::text[])
+const claimPickSQL = `WITH room AS (
+	SELECT e.id, ` + roomSQL + ` AS room
+	FROM endpoints e
+	WHERE e.state = 'enabled' AND e.deleted_at IS NULL AND e.id <> ALL($2::text[])
+), due AS (
+	-- Per endpoint with free slots, its oldest due rows up to its room: an
+	-- index range read each, however long the queues behind them are.
+	SELECT d.id, d.endpoint_id, d.next_attempt_at
+	FROM room r CROSS JOIN LATERAL (
+		SELECT d.id, d.endpoint_id, d.next_attempt_at FROM deliveries d
+		WHERE d.endpoint_id = r.id AND d.state IN ('pending', 'failed', 'delivering') AND d.next_attempt_at <= $1
+		ORDER BY d.next_attempt_at
+		LIMIT least(r.room, $4)
+	) d
+	WHERE r.room > 0
 	ORDER BY d.next_attempt_at
 	LIMIT $3
 ), locked AS MATERIALIZED (
 	SELECT endpoint_id FROM (SELECT DISTINCT endpoint_id FROM due) e
 	WHERE pg_try_advisory_xact_lock($5, hashtext(endpoint_id))
 ), picked AS (
-	SELECT id FROM (
-		SELECT d.id, d.next_attempt_at, d.room,
-			row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.id) AS rn
-		FROM due d JOIN locked l USING (endpoint_id)) r
-	WHERE rn <= room
+	SELECT id FROM due JOIN locked USING (endpoint_id)
 	ORDER BY next_attempt_at
 	LIMIT $4
 )
 SELECT set_config('hookd.claim', coalesce((SELECT array_agg(id) FROM picked), '{}')::text, true)`
 
 const claimSQL = `WITH cand AS (
+	-- One primary key lookup per stashed id.
+	-- OFFSET 0 keeps the state and due tests out of the locking subquery:
+	-- given them, a planner with stale statistics walks the queue index
+	-- for every id instead. A row that fails them after the lookup is one
+	-- another claim took since the pick; it stays locked only until this
+	-- transaction ends.
 	SELECT d.id, d.endpoint_id, d.next_attempt_at
-	FROM deliveries d
-	WHERE d.id = ANY(current_setting('hookd.claim')::text[])
-	  AND d.state IN ('pending', 'failed', 'delivering') AND d.next_attempt_at <= $1
-	FOR UPDATE SKIP LOCKED
-), room AS (
-	SELECT e.id, e.max_in_flight - (SELECT count(*) FROM deliveries l
-		WHERE l.endpoint_id = e.id AND l.state = 'delivering' AND l.next_attempt_at > $1) AS room
+	FROM unnest(current_setting('hookd.claim')::text[]) AS s(id)
+	CROSS JOIN LATERAL (
+		SELECT d.id, d.endpoint_id, d.next_attempt_at, d.state FROM deliveries d
+		WHERE d.id = s.id
+		OFFSET 0
+		FOR UPDATE SKIP LOCKED
+	) d
+	WHERE d.state IN ('pending', 'failed', 'delivering') AND d.next_attempt_at <= $1
+), room AS MATERIALIZED (
+	SELECT e.id, ` + roomSQL + ` AS room,
+		CASE WHEN e.rate_limit > 0 THEN hookd_rate_budget(e.rate_limit, e.rate_tokens, e.rate_at, $1) END AS budget
 	FROM endpoints e
 	WHERE e.id IN (SELECT endpoint_id FROM cand) AND e.state = 'enabled' AND e.deleted_at IS NULL
 ), pick AS (
@@ -83,6 +97,11 @@ const claimSQL = `WITH cand AS (
 	UPDATE deliveries d SET state = 'delivering', lease_owner = $2, next_attempt_at = $3, updated_at = $1
 	FROM pick WHERE d.id = pick.id
 	RETURNING d.id, d.seq, d.tenant_id, d.event_id, d.event_type, d.endpoint_id, d.attempts, d.manual, d.created_at
+), spent AS (
+	-- Rate-limited endpoints pay for what was leased.
+	UPDATE endpoints e SET rate_tokens = r.budget - c.n, rate_at = $1
+	FROM room r JOIN (SELECT endpoint_id, count(*) AS n FROM claimed GROUP BY endpoint_id) c ON c.endpoint_id = r.id
+	WHERE e.id = r.id AND r.budget IS NOT NULL
 )
 SELECT c.id, c.seq, c.tenant_id, c.event_id, c.event_type, c.endpoint_id, c.attempts, c.manual, c.created_at, ev.created_at,
 	CASE WHEN row_number() OVER (PARTITION BY c.tenant_id, c.event_id ORDER BY c.id) = 1 THEN ev.payload END
@@ -105,10 +124,14 @@ func (s *Store) ClaimDeliveries(ctx context.Context, c hookd.Claim) ([]*hookd.Cl
 	until := micro(c.Now.Add(c.Lease))
 	var out []*hookd.ClaimedDelivery
 	b := &pgx.Batch{}
+	// Every set the claim handles is bounded (the scan window, the picked
+	// ids), so nested loops over index lookups are right at any table size.
 	// With stale statistics (a burst of publishes before autovacuum's
-	// ANALYZE) the planner would rather read every due row with a bitmap
-	// scan and sort them; the walk of the due index is right at any size.
-	b.Queue(`SELECT set_config('enable_bitmapscan', 'off', true)`)
+	// ANALYZE, or "now" past the histogram) the planner would rather read
+	// every due row with a bitmap scan and sort it, or hash the whole queue;
+	// these settings last until the claim's transaction ends.
+	b.Queue(`SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_hashjoin', 'off', true),
+		set_config('enable_mergejoin', 'off', true)`)
 	b.Queue(claimPickSQL, now, orEmpty(c.Exclude), claimScan(c.Limit), c.Limit, handoffLockClass)
 	b.Queue(claimSQL, now, c.Owner, until).Query(func(rows pgx.Rows) error {
 		payloads := map[[2]string]json.RawMessage{}
@@ -138,10 +161,18 @@ func (s *Store) ClaimDeliveries(ctx context.Context, c hookd.Claim) ([]*hookd.Cl
 	return out, nil
 }
 
-// claimScan is how many due rows the pick statement looks at for a claim
-// of limit: rows of endpoints with free slots only, so a few times the
-// limit leaves room for endpoints with only a few slots left.
-func claimScan(limit int) int { return max(64, 4*limit) }
+// roomSQL is how many more deliveries endpoint e may have leased at $1:
+// its max_in_flight minus its unexpired leases, and for a rate-limited
+// endpoint no more than its whole budget (hookd_rate_budget).
+const roomSQL = `least(e.max_in_flight - (SELECT count(*) FILTER (WHERE l.next_attempt_at > $1) FROM deliveries l
+		WHERE l.endpoint_id = e.id AND l.state = 'delivering'),
+	CASE WHEN e.rate_limit > 0 THEN floor(hookd_rate_budget(e.rate_limit, e.rate_tokens, e.rate_at, $1))::int
+		ELSE e.max_in_flight END)`
+
+// claimScan is how many due rows the pick statement considers for a claim
+// of limit: twice the limit leaves room for endpoints whose advisory lock
+// is held by another claim or publish at the moment.
+func claimScan(limit int) int { return max(64, 2*limit) }
 
 // CompleteDeliveries records attempt results in one transaction. A result
 // applies only while its delivery is still delivering and leased to
@@ -371,15 +402,34 @@ func (s *Store) RetryDelivery(ctx context.Context, tenantID, id string, now time
 		return nil, errClosed
 	}
 	now = micro(now)
-	d, err := scanDelivery(s.pool.QueryRow(ctx, `UPDATE deliveries SET state = 'pending', next_attempt_at = $3, manual = true, updated_at = $3
-		WHERE id = $1 AND tenant_id = $2 AND state NOT IN ('delivering', 'cancelled')
-		RETURNING `+deliveryColumns, id, tenantID, now))
+	var d *hookd.Delivery
+	err := s.change(ctx, func(q querier, a *auditLog) error {
+		var before *hookd.Delivery
+		if a.on {
+			b, err := scanDelivery(q.QueryRow(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = $1 AND tenant_id = $2 FOR UPDATE`, id, tenantID))
+			if err != nil && err != pgx.ErrNoRows {
+				return err
+			}
+			before = b
+		}
+		var err error
+		d, err = scanDelivery(q.QueryRow(ctx, `UPDATE deliveries SET state = 'pending', next_attempt_at = $3, manual = true, updated_at = $3
+			WHERE id = $1 AND tenant_id = $2 AND state NOT IN ('delivering', 'cancelled')
+			RETURNING `+deliveryColumns, id, tenantID, now))
+		if err == pgx.ErrNoRows {
+			return errNotRetried
+		} else if err != nil {
+			return err
+		}
+		a.record(tenantID, hookd.ActionDeliveryRetry, hookd.ResourceDelivery, id, a.snapshot(before), a.snapshot(d))
+		return nil
+	})
 	if err == nil {
 		s.wantNotify()
 		return d, nil
 	}
-	if err != pgx.ErrNoRows {
-		return nil, s.fail(err)
+	if err != errNotRetried {
+		return nil, err
 	}
 	cur, err := s.findDelivery(ctx, tenantID, id)
 	if err != nil {
@@ -390,6 +440,10 @@ func (s *Store) RetryDelivery(ctx context.Context, tenantID, id string, now time
 	}
 	return nil, hookd.Errorf(hookd.ECONFLICT, "The delivery is being attempted right now.")
 }
+
+// errNotRetried tells RetryDelivery that no row was made due; it then
+// finds out why.
+var errNotRetried = &hookd.Error{Code: hookd.ECONFLICT, Message: "The delivery cannot be retried now."}
 
 const deliveryColumns = `id, seq, tenant_id, event_id, event_type, endpoint_id, state, attempts, next_attempt_at, manual,
 	lease_owner, created_at, updated_at`

@@ -81,12 +81,21 @@ func (s *Store) CreateEndpoint(ctx context.Context, e *hookd.Endpoint) error {
 		return err
 	}
 	now := s.clock()
-	_, err = s.pool.Exec(ctx, `INSERT INTO endpoints (id, tenant_id, name, description, url, events, headers, signatures, secrets,
-			state, state_reason, state_changed_at, timeout_ns, retry_schedule, max_in_flight, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)`,
-		id, e.TenantID, e.Name, e.Description, e.URL, orEmpty(e.Events), headersOrEmpty(e.Headers), orEmpty(e.Signatures), secrets,
-		string(state), e.StateReason, microPtr(e.StateChanged), int64(e.Timeout), orEmpty(e.RetrySchedule), e.MaxInFlight, now)
-	if err = s.fail(err); hookd.ErrorCode(err) == hookd.ECONFLICT {
+	err = s.change(ctx, func(q querier, a *auditLog) error {
+		_, err := q.Exec(ctx, `INSERT INTO endpoints (id, tenant_id, name, description, url, events, headers, signatures, secrets,
+				state, state_reason, state_changed_at, timeout_ns, retry_schedule, max_in_flight, rate_limit, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $17, $16, $16)`,
+			id, e.TenantID, e.Name, e.Description, e.URL, orEmpty(e.Events), headersOrEmpty(e.Headers), orEmpty(e.Signatures), secrets,
+			string(state), e.StateReason, microPtr(e.StateChanged), int64(e.Timeout), orEmpty(e.RetrySchedule), e.MaxInFlight, now, e.RateLimit)
+		if err != nil {
+			return err
+		}
+		c := *e
+		c.ID, c.State, c.CreatedAt, c.UpdatedAt = id, state, now, now
+		a.record(e.TenantID, hookd.ActionEndpointCreate, hookd.ResourceEndpoint, id, nil, a.snapshot(&c))
+		return nil
+	})
+	if hookd.ErrorCode(err) == hookd.ECONFLICT {
 		return hookd.Errorf(hookd.ECONFLICT, "Endpoint %q already exists.", id)
 	} else if err != nil {
 		return err
@@ -105,7 +114,7 @@ func headersOrEmpty(m map[string]string) map[string]string {
 // endpointColumns are read by every endpoint query; secrets come last so
 // publishing can leave them out (matching needs no secrets).
 const endpointColumns = `id, tenant_id, name, description, url, events, headers, signatures, state, state_reason,
-	state_changed_at, timeout_ns, retry_schedule, max_in_flight, created_at, updated_at, last_delivery_at, last_status,
+	state_changed_at, timeout_ns, retry_schedule, max_in_flight, rate_limit, created_at, updated_at, last_delivery_at, last_status,
 	consecutive_failures`
 
 // scanEndpoint reads endpointColumns, then secrets when withSecrets.
@@ -114,7 +123,7 @@ func (s *Store) scanEndpoint(row pgx.Row, withSecrets bool) (*hookd.Endpoint, er
 	var state, secrets string
 	var timeout int64
 	dest := []any{&e.ID, &e.TenantID, &e.Name, &e.Description, &e.URL, &e.Events, &e.Headers, &e.Signatures, &state,
-		&e.StateReason, &e.StateChanged, &timeout, &e.RetrySchedule, &e.MaxInFlight, &e.CreatedAt, &e.UpdatedAt,
+		&e.StateReason, &e.StateChanged, &timeout, &e.RetrySchedule, &e.MaxInFlight, &e.RateLimit, &e.CreatedAt, &e.UpdatedAt,
 		&e.LastDeliveryAt, &e.LastStatus, &e.ConsecutiveFailures}
 	if withSecrets {
 		dest = append(dest, &secrets)
@@ -172,12 +181,13 @@ func (s *Store) FindEndpoints(ctx context.Context, f hookd.EndpointFilter) ([]*h
 func (s *Store) UpdateEndpoint(ctx context.Context, tenantID, id string, upd hookd.EndpointUpdate) (*hookd.Endpoint, error) {
 	var out *hookd.Endpoint
 	var resumed bool
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.changeTx(ctx, func(tx pgx.Tx, a *auditLog) error {
 		e, err := s.scanEndpoint(tx.QueryRow(ctx, `SELECT `+endpointColumns+`, secrets FROM endpoints
 			WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL FOR NO KEY UPDATE`, id, tenantID), true)
 		if err != nil {
 			return s.notFound(err, "Endpoint")
 		}
+		snap := a.snapshot(e)
 		before := e.State
 		upd.Apply(e)
 		now := s.clock()
@@ -195,12 +205,16 @@ func (s *Store) UpdateEndpoint(ctx context.Context, tenantID, id string, upd hoo
 		}
 		_, err = tx.Exec(ctx, `UPDATE endpoints SET name = $2, description = $3, url = $4, events = $5, headers = $6,
 				signatures = $7, secrets = $8, state = $9, state_reason = $10, state_changed_at = $11, timeout_ns = $12,
-				retry_schedule = $13, max_in_flight = $14, updated_at = $15
+				retry_schedule = $13, max_in_flight = $14, updated_at = $15, rate_limit = $16
 			WHERE id = $1`,
 			id, e.Name, e.Description, e.URL, orEmpty(e.Events), headersOrEmpty(e.Headers), orEmpty(e.Signatures), secrets,
-			string(e.State), e.StateReason, microPtr(e.StateChanged), int64(e.Timeout), orEmpty(e.RetrySchedule), e.MaxInFlight, now)
+			string(e.State), e.StateReason, microPtr(e.StateChanged), int64(e.Timeout), orEmpty(e.RetrySchedule), e.MaxInFlight, now, e.RateLimit)
+		if err != nil {
+			return err
+		}
 		out = e
-		return err
+		a.record(tenantID, hookd.ActionEndpointUpdate, hookd.ResourceEndpoint, id, snap, a.snapshot(e))
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -217,9 +231,18 @@ func (s *Store) UpdateEndpoint(ctx context.Context, tenantID, id string, upd hoo
 // delivery for the endpoint after it is gone.
 func (s *Store) DeleteEndpoint(ctx context.Context, tenantID, id string) error {
 	now := s.clock()
-	return s.inTx(ctx, func(tx pgx.Tx) error {
+	return s.changeTx(ctx, func(tx pgx.Tx, a *auditLog) error {
 		if _, err := tx.Exec(ctx, `SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE`, tenantID); err != nil {
 			return err
+		}
+		var before *hookd.Endpoint
+		if a.on {
+			var err error
+			before, err = s.scanEndpoint(tx.QueryRow(ctx, `SELECT `+endpointColumns+` FROM endpoints
+				WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL`, id, tenantID), false)
+			if err != nil {
+				return s.notFound(err, "Endpoint")
+			}
 		}
 		tag, err := tx.Exec(ctx, `UPDATE endpoints SET deleted_at = $3, updated_at = $3
 			WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL`, id, tenantID, now)
@@ -231,6 +254,10 @@ func (s *Store) DeleteEndpoint(ctx context.Context, tenantID, id string) error {
 		}
 		_, err = tx.Exec(ctx, `UPDATE deliveries SET state = 'cancelled', next_attempt_at = NULL, lease_owner = NULL, updated_at = $2
 			WHERE endpoint_id = $1 AND state IN ('pending', 'failed', 'delivering')`, id, now)
-		return err
+		if err != nil {
+			return err
+		}
+		a.record(tenantID, hookd.ActionEndpointDelete, hookd.ResourceEndpoint, id, a.snapshot(before), nil)
+		return nil
 	})
 }

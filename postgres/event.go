@@ -203,7 +203,8 @@ func (s *Store) planHandoff(ctx context.Context, tx pgx.Tx, p *publishPlan, endp
 	seen := map[string]bool{}
 	for _, d := range p.deliveries {
 		ep := d.endpoint
-		if ep.State != hookd.EndpointEnabled || seen[ep.ID] {
+		// A rate-limited endpoint's budget is spent by claims only.
+		if ep.State != hookd.EndpointEnabled || ep.RateLimit > 0 || seen[ep.ID] {
 			continue
 		}
 		seen[ep.ID] = true
@@ -220,8 +221,7 @@ func (s *Store) planHandoff(ctx context.Context, tx pgx.Tx, p *publishPlan, endp
 		FROM unnest($1::text[]) AS id WHERE pg_try_advisory_xact_lock($2, hashtext(id))`, want, handoffLockClass)
 	// Counted by a later statement than the one that took the locks, so
 	// every lease made under them by others has committed and is seen.
-	b.Queue(`SELECT e.id, e.max_in_flight - (SELECT count(*) FROM deliveries l
-			WHERE l.endpoint_id = e.id AND l.state = 'delivering' AND l.next_attempt_at > $1)
+	b.Queue(`SELECT e.id, `+roomSQL+`
 		FROM endpoints e WHERE e.id = ANY(current_setting('hookd.locked')::text[])`, now).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var id string

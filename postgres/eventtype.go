@@ -13,10 +13,19 @@ import (
 // ENOTFOUND if the tenant does not exist.
 func (s *Store) CreateEventType(ctx context.Context, t *hookd.EventType) error {
 	now := s.clock()
-	_, err := s.pool.Exec(ctx, `INSERT INTO event_types (tenant_id, name, description, schema, example, deprecated, archived, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)`,
-		t.TenantID, t.Name, t.Description, nullJSON(t.Schema), nullJSON(t.Example), t.Deprecated, t.Archived, now)
-	if err = s.fail(err); hookd.ErrorCode(err) == hookd.ECONFLICT {
+	err := s.change(ctx, func(q querier, a *auditLog) error {
+		_, err := q.Exec(ctx, `INSERT INTO event_types (tenant_id, name, description, schema, example, deprecated, archived, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)`,
+			t.TenantID, t.Name, t.Description, nullJSON(t.Schema), nullJSON(t.Example), t.Deprecated, t.Archived, now)
+		if err != nil {
+			return err
+		}
+		c := *t
+		c.CreatedAt, c.UpdatedAt = now, now
+		a.record(t.TenantID, hookd.ActionEventTypeCreate, hookd.ResourceEventType, t.Name, nil, a.snapshot(&c))
+		return nil
+	})
+	if hookd.ErrorCode(err) == hookd.ECONFLICT {
 		return hookd.Errorf(hookd.ECONFLICT, "Event type %q already exists.", t.Name)
 	} else if err != nil {
 		return err
@@ -86,25 +95,47 @@ func (s *Store) UpdateEventType(ctx context.Context, tenantID, name string, upd 
 	if upd.Example != nil {
 		example = nullJSON(*upd.Example)
 	}
-	t, err := scanEventType(s.pool.QueryRow(ctx, `UPDATE event_types SET
-			description = coalesce($3, description),
-			schema = CASE WHEN $4 THEN $5 ELSE schema END,
-			example = CASE WHEN $6 THEN $7 ELSE example END,
-			deprecated = coalesce($8, deprecated), archived = coalesce($9, archived), updated_at = $10
-		WHERE tenant_id = $1 AND name = $2 RETURNING `+eventTypeColumns,
-		tenantID, name, upd.Description, upd.Schema != nil, schema, upd.Example != nil, example,
-		upd.Deprecated, upd.Archived, s.clock()))
-	return t, s.notFound(err, "Event type")
+	var out *hookd.EventType
+	err := s.change(ctx, func(q querier, a *auditLog) error {
+		var before *hookd.EventType
+		if a.on {
+			var err error
+			before, err = scanEventType(q.QueryRow(ctx, `SELECT `+eventTypeColumns+` FROM event_types
+				WHERE tenant_id = $1 AND name = $2 FOR UPDATE`, tenantID, name))
+			if err != nil {
+				return s.notFound(err, "Event type")
+			}
+		}
+		t, err := scanEventType(q.QueryRow(ctx, `UPDATE event_types SET
+				description = coalesce($3, description),
+				schema = CASE WHEN $4 THEN $5 ELSE schema END,
+				example = CASE WHEN $6 THEN $7 ELSE example END,
+				deprecated = coalesce($8, deprecated), archived = coalesce($9, archived), updated_at = $10
+			WHERE tenant_id = $1 AND name = $2 RETURNING `+eventTypeColumns,
+			tenantID, name, upd.Description, upd.Schema != nil, schema, upd.Example != nil, example,
+			upd.Deprecated, upd.Archived, s.clock()))
+		if err != nil {
+			return s.notFound(err, "Event type")
+		}
+		out = t
+		a.record(tenantID, hookd.ActionEventTypeUpdate, hookd.ResourceEventType, name, a.snapshot(before), a.snapshot(t))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // DeleteEventType removes one event type; ENOTFOUND if none.
 func (s *Store) DeleteEventType(ctx context.Context, tenantID, name string) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM event_types WHERE tenant_id = $1 AND name = $2`, tenantID, name)
-	if err != nil {
-		return s.fail(err)
-	}
-	if tag.RowsAffected() == 0 {
-		return hookd.Errorf(hookd.ENOTFOUND, "Event type not found.")
-	}
-	return nil
+	return s.change(ctx, func(q querier, a *auditLog) error {
+		t, err := scanEventType(q.QueryRow(ctx, `DELETE FROM event_types WHERE tenant_id = $1 AND name = $2
+			RETURNING `+eventTypeColumns, tenantID, name))
+		if err != nil {
+			return s.notFound(err, "Event type")
+		}
+		a.record(tenantID, hookd.ActionEventTypeDelete, hookd.ResourceEventType, name, a.snapshot(t), nil)
+		return nil
+	})
 }

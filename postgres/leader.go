@@ -90,10 +90,17 @@ func (e *Elector) Leading() bool {
 	return e.conn != nil
 }
 
-// Resign gives leadership up (closing the session frees the lock).
+// Resign gives leadership up. The lock is released before the session is
+// closed, so another node's next campaign wins at once: a closed session's
+// locks are freed only when its backend has exited, a moment later.
 func (e *Elector) Resign() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.conn != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, _ = e.conn.Exec(ctx, `SELECT pg_advisory_unlock_all()`) // on failure, closing frees it
+		cancel()
+	}
 	e.dropLocked()
 }
 

@@ -2,10 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,79 +9,16 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hookd/hookd"
+	"github.com/hookd/hookd/internal/pgtest"
 	"github.com/hookd/hookd/postgres"
 	"github.com/hookd/hookd/storetest"
 )
 
 var ctx = context.Background()
 
-// baseDSN returns the test database's URL from HOOKD_TEST_POSTGRES. Without
-// one, or when it is unreachable, the test is skipped, unless CI=true: CI
-// must not pass by skipping.
-func baseDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv("HOOKD_TEST_POSTGRES")
-	ci := os.Getenv("CI") == "true"
-	if dsn == "" {
-		if ci {
-			t.Fatal("HOOKD_TEST_POSTGRES is not set and CI=true: PostgreSQL tests must run in CI")
-		}
-		t.Skip("HOOKD_TEST_POSTGRES is not set; skipping PostgreSQL tests")
-	}
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(cctx, dsn)
-	if err != nil {
-		if ci {
-			t.Fatalf("PostgreSQL at HOOKD_TEST_POSTGRES is unreachable and CI=true: %v", err)
-		}
-		t.Skipf("PostgreSQL at HOOKD_TEST_POSTGRES is unreachable: %v", err)
-	}
-	conn.Close(ctx)
-	return dsn
-}
-
-// freshSchema creates an empty schema dropped when the test ends and
-// returns a DSN whose search_path is that schema, and the schema's name.
-func freshSchema(t testing.TB) (string, string) {
-	t.Helper()
-	dsn := baseDSN(t)
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "test_" + hex.EncodeToString(b[:])
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return withParam(t, dsn, "search_path", schema), schema
-}
-
-func withParam(t testing.TB, dsn, k, v string) string {
-	t.Helper()
-	u, err := url.Parse(dsn)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Fatalf("HOOKD_TEST_POSTGRES must be a postgres:// URL")
-	}
-	q := u.Query()
-	q.Set(k, v)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+// freshSchema returns a DSN for an empty schema of the test's own, and the
+// schema's name (see pgtest).
+func freshSchema(t testing.TB) (string, string) { return pgtest.Schema(t) }
 
 // openStore opens a migrated store in a fresh schema, closed on cleanup.
 func openStore(t testing.TB) *postgres.Store {
@@ -111,6 +44,15 @@ func openAt(t testing.TB, dsn, schema string, opts postgres.Options) *postgres.S
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) hookd.Store { return openStore(t) })
+}
+
+func TestCipherConformance(t *testing.T) {
+	storetest.RunCipher(t, func(t *testing.T) storetest.Reopener {
+		dsn, schema := freshSchema(t)
+		return func(c hookd.Cipher) hookd.Store {
+			return openAt(t, dsn, schema, postgres.Options{Cipher: c, MaxConns: 2})
+		}
+	})
 }
 
 func TestOpenUnreachableIsUnavailable(t *testing.T) {

@@ -7,10 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -164,29 +162,12 @@ func (s *Store) Migrate(ctx context.Context) error {
 		name text PRIMARY KEY, applied_at timestamptz NOT NULL)`); err != nil {
 		return fmt.Errorf("migrate: %w", s.fail(err))
 	}
-	applied := map[string]bool{}
-	rows, err := conn.Query(ctx, `SELECT name FROM schema_migrations`)
+	pending, err := pendingMigrations(ctx, conn)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", s.fail(err))
 	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return fmt.Errorf("migrate: %w", s.fail(err))
-	}
-	for _, n := range names {
-		applied[n] = true
-	}
-	files, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return err
-	}
-	sort.Strings(files)
-	for _, f := range files {
-		name := strings.TrimPrefix(f, "migrations/")
-		if applied[name] {
-			continue
-		}
-		body, err := migrations.ReadFile(f)
+	for _, name := range pending {
+		body, err := migrations.ReadFile("migrations/" + name)
 		if err != nil {
 			return err
 		}

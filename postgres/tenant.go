@@ -11,9 +11,18 @@ import (
 // CreateTenant stores t, setting its times; ECONFLICT if the id exists.
 func (s *Store) CreateTenant(ctx context.Context, t *hookd.Tenant) error {
 	now := s.clock()
-	_, err := s.pool.Exec(ctx, `INSERT INTO tenants (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)`,
-		t.ID, t.Name, now)
-	if err = s.fail(err); hookd.ErrorCode(err) == hookd.ECONFLICT {
+	err := s.change(ctx, func(q querier, a *auditLog) error {
+		_, err := q.Exec(ctx, `INSERT INTO tenants (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)`,
+			t.ID, t.Name, now)
+		if err != nil {
+			return err
+		}
+		c := *t
+		c.CreatedAt, c.UpdatedAt = now, now
+		a.record(t.ID, hookd.ActionTenantCreate, hookd.ResourceTenant, t.ID, nil, a.snapshot(&c))
+		return nil
+	})
+	if hookd.ErrorCode(err) == hookd.ECONFLICT {
 		return hookd.Errorf(hookd.ECONFLICT, "Tenant %q already exists.", t.ID)
 	} else if err != nil {
 		return err
@@ -60,32 +69,52 @@ func (s *Store) FindTenants(ctx context.Context, p hookd.Page) ([]*hookd.Tenant,
 
 // UpdateTenant applies upd; ENOTFOUND if the tenant does not exist.
 func (s *Store) UpdateTenant(ctx context.Context, id string, upd hookd.TenantUpdate) (*hookd.Tenant, error) {
-	t, err := scanTenant(s.pool.QueryRow(ctx, `UPDATE tenants SET name = coalesce($2, name), updated_at = $3
-		WHERE id = $1 RETURNING `+tenantColumns, id, upd.Name, s.clock()))
-	return t, s.notFound(err, "Tenant")
+	var out *hookd.Tenant
+	err := s.change(ctx, func(q querier, a *auditLog) error {
+		var before *hookd.Tenant
+		if a.on {
+			var err error
+			if before, err = scanTenant(q.QueryRow(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE id = $1 FOR UPDATE`, id)); err != nil {
+				return s.notFound(err, "Tenant")
+			}
+		}
+		t, err := scanTenant(q.QueryRow(ctx, `UPDATE tenants SET name = coalesce($2, name), updated_at = $3
+			WHERE id = $1 RETURNING `+tenantColumns, id, upd.Name, s.clock()))
+		if err != nil {
+			return s.notFound(err, "Tenant")
+		}
+		out = t
+		a.record(id, hookd.ActionTenantUpdate, hookd.ResourceTenant, id, a.snapshot(before), a.snapshot(t))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-// DeleteTenant removes the tenant and everything it owns: keys, event
-// types and endpoints by cascade, events, deliveries and attempts
-// explicitly. It waits for publishes to the tenant that are in progress.
+// DeleteTenant removes the tenant and everything it owns: keys (and their
+// tokens), event types and endpoints by cascade; events, deliveries,
+// attempts and audit entries explicitly. It waits for publishes to the
+// tenant that are in progress. Its own audit entry is written outside any
+// tenant, so the deletion stays on record.
 func (s *Store) DeleteTenant(ctx context.Context, id string) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM tenants WHERE id = $1`, id)
+	return s.changeTx(ctx, func(tx pgx.Tx, a *auditLog) error {
+		t, err := scanTenant(tx.QueryRow(ctx, `DELETE FROM tenants WHERE id = $1 RETURNING `+tenantColumns, id))
 		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return hookd.Errorf(hookd.ENOTFOUND, "Tenant not found.")
+			return s.notFound(err, "Tenant")
 		}
 		for _, q := range []string{
 			`DELETE FROM attempts a USING deliveries d WHERE d.tenant_id = $1 AND a.delivery_id = d.id`,
 			`DELETE FROM deliveries WHERE tenant_id = $1`,
 			`DELETE FROM events WHERE tenant_id = $1`,
+			`DELETE FROM audit_log WHERE tenant_id = $1`,
 		} {
 			if _, err := tx.Exec(ctx, q, id); err != nil {
 				return err
 			}
 		}
+		a.record("", hookd.ActionTenantDelete, hookd.ResourceTenant, id, a.snapshot(t), nil)
 		return nil
 	})
 }

@@ -24,7 +24,10 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *hookd.APIKey) error {
 		_, err := w.Exec(`INSERT INTO api_keys (id, tenant_id, role, name, hash, created_at, last_used_at, expires_at, revoked_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			k.ID, tenant, string(k.Role), k.Name, k.Hash, ns(k.CreatedAt), nsPtr(k.LastUsedAt), nsPtr(k.ExpiresAt), nsPtr(k.RevokedAt))
-		return err
+		if err != nil {
+			return err
+		}
+		return s.audit(ctx, w, k.TenantID, hookd.ActionKeyCreate, hookd.ResourceKey, k.ID, nil, hookd.Snapshot(ctx, k))
 	})
 }
 
@@ -47,6 +50,12 @@ func scanKey(row interface{ Scan(...any) error }) (*hookd.APIKey, error) {
 // FindAPIKeyByHash returns the key with hash, revoked and expired included.
 func (s *Store) FindAPIKeyByHash(ctx context.Context, hash string) (*hookd.APIKey, error) {
 	k, err := scanKey(s.read.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE hash = ?`, hash))
+	return k, notFound(err, "API key")
+}
+
+// FindAPIKeyByID returns the key with id; ENOTFOUND if none.
+func (s *Store) FindAPIKeyByID(ctx context.Context, id string) (*hookd.APIKey, error) {
+	k, err := scanKey(s.read.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE id = ?`, id))
 	return k, notFound(err, "API key")
 }
 
@@ -76,17 +85,24 @@ func (s *Store) FindAPIKeys(ctx context.Context, f hookd.APIKeyFilter) ([]*hookd
 	return list, next, nil
 }
 
-// RevokeAPIKey marks a key revoked at at; ENOTFOUND if there is no such key.
+// RevokeAPIKey marks a key revoked at at (a revoked key keeps its first
+// time); ENOTFOUND if there is no such key.
 func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) error {
 	return s.exec(ctx, func(w *writer) error {
-		res, err := w.Exec(`UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, ns(at), id)
+		k, err := scanKey(w.QueryRow(`SELECT `+keyColumns+` FROM api_keys WHERE id = ?`, id))
 		if err != nil {
+			return notFound(err, "API key")
+		}
+		if k.RevokedAt != nil {
+			return nil
+		}
+		before := hookd.Snapshot(ctx, k)
+		if _, err := w.Exec(`UPDATE api_keys SET revoked_at = ? WHERE id = ?`, ns(at), id); err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return hookd.Errorf(hookd.ENOTFOUND, "API key not found.")
-		}
-		return nil
+		t := at.UTC()
+		k.RevokedAt = &t
+		return s.audit(ctx, w, k.TenantID, hookd.ActionKeyRevoke, hookd.ResourceKey, id, before, hookd.Snapshot(ctx, k))
 	})
 }
 

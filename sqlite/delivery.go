@@ -255,6 +255,7 @@ func (s *Store) RetryDelivery(ctx context.Context, tenantID, id string, now time
 		case hookd.DeliveryCancelled:
 			return hookd.Errorf(hookd.ECONFLICT, "The delivery was cancelled because its endpoint was deleted.")
 		}
+		before := hookd.Snapshot(ctx, d)
 		state := hookd.DeliveryPending // waiting for the manual attempt
 		if _, err := w.Exec(`UPDATE deliveries SET state = ?, done = 0, next_attempt_at = ?, manual = 1, updated_at = ? WHERE seq = ?`,
 			string(state), ns(now), ns(now), d.Seq); err != nil {
@@ -263,7 +264,7 @@ func (s *Store) RetryDelivery(ctx context.Context, tenantID, id string, now time
 		t := now.UTC()
 		d.State, d.NextAttemptAt, d.Manual, d.UpdatedAt = state, &t, true, t
 		out = d
-		return nil
+		return s.audit(ctx, w, tenantID, hookd.ActionDeliveryRetry, hookd.ResourceDelivery, id, before, hookd.Snapshot(ctx, d))
 	})
 	return out, err
 }

@@ -75,14 +75,16 @@ func (s *Store) CreateEndpoint(ctx context.Context, e *hookd.Endpoint) error {
 	}
 	return s.exec(ctx, func(w *writer) error {
 		_, err := w.Exec(`INSERT INTO endpoints (id, tenant_id, name, description, url, events, headers, signatures, secrets,
-				state, state_reason, state_changed_at, timeout_ns, retry_schedule, max_in_flight, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				state, state_reason, state_changed_at, timeout_ns, retry_schedule, max_in_flight, rate_limit, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			e.ID, e.TenantID, e.Name, e.Description, e.URL, enc.events, enc.headers, enc.signatures, enc.secrets,
-			string(e.State), e.StateReason, nsPtr(e.StateChanged), int64(e.Timeout), enc.retry, e.MaxInFlight, ns(now), ns(now))
+			string(e.State), e.StateReason, nsPtr(e.StateChanged), int64(e.Timeout), enc.retry, e.MaxInFlight, e.RateLimit, ns(now), ns(now))
 		if hookd.ErrorCode(translate(err)) == hookd.ECONFLICT {
 			return hookd.Errorf(hookd.ECONFLICT, "Endpoint %q already exists.", e.ID)
+		} else if err != nil {
+			return err
 		}
-		return err
+		return s.audit(ctx, w, e.TenantID, hookd.ActionEndpointCreate, hookd.ResourceEndpoint, e.ID, nil, hookd.Snapshot(ctx, e))
 	})
 }
 
@@ -126,7 +128,7 @@ func orEmptyMap(m map[string]string) map[string]string {
 }
 
 const endpointColumns = `id, tenant_id, name, description, url, events, headers, signatures, secrets, state, state_reason,
-	state_changed_at, timeout_ns, retry_schedule, max_in_flight, created_at, updated_at, last_delivery_at, last_status, consecutive_failures`
+	state_changed_at, timeout_ns, retry_schedule, max_in_flight, rate_limit, created_at, updated_at, last_delivery_at, last_status, consecutive_failures`
 
 func (s *Store) scanEndpoint(row interface{ Scan(...any) error }) (*hookd.Endpoint, error) {
 	var e hookd.Endpoint
@@ -134,7 +136,7 @@ func (s *Store) scanEndpoint(row interface{ Scan(...any) error }) (*hookd.Endpoi
 	var changed, last sql.NullInt64
 	var timeout, created, updated int64
 	err := row.Scan(&e.ID, &e.TenantID, &e.Name, &e.Description, &e.URL, &events, &headers, &signatures, &secrets, &state,
-		&e.StateReason, &changed, &timeout, &retry, &e.MaxInFlight, &created, &updated, &last, &e.LastStatus, &e.ConsecutiveFailures)
+		&e.StateReason, &changed, &timeout, &retry, &e.MaxInFlight, &e.RateLimit, &created, &updated, &last, &e.LastStatus, &e.ConsecutiveFailures)
 	if err != nil {
 		return nil, err
 	}
@@ -197,6 +199,7 @@ func (s *Store) UpdateEndpoint(ctx context.Context, tenantID, id string, upd hoo
 			return err
 		}
 		before := e.State
+		snap := hookd.Snapshot(ctx, e)
 		upd.Apply(e)
 		now := s.now().UTC()
 		e.UpdatedAt = now
@@ -211,12 +214,15 @@ func (s *Store) UpdateEndpoint(ctx context.Context, tenantID, id string, upd hoo
 			return err
 		}
 		_, err = w.Exec(`UPDATE endpoints SET name = ?, description = ?, url = ?, events = ?, headers = ?, signatures = ?, secrets = ?,
-				state = ?, state_reason = ?, state_changed_at = ?, timeout_ns = ?, retry_schedule = ?, max_in_flight = ?, updated_at = ?
+				state = ?, state_reason = ?, state_changed_at = ?, timeout_ns = ?, retry_schedule = ?, max_in_flight = ?, rate_limit = ?, updated_at = ?
 			WHERE id = ?`,
 			e.Name, e.Description, e.URL, enc.events, enc.headers, enc.signatures, enc.secrets,
-			string(e.State), e.StateReason, nsPtr(e.StateChanged), int64(e.Timeout), enc.retry, e.MaxInFlight, ns(now), id)
+			string(e.State), e.StateReason, nsPtr(e.StateChanged), int64(e.Timeout), enc.retry, e.MaxInFlight, e.RateLimit, ns(now), id)
+		if err != nil {
+			return err
+		}
 		out = e
-		return err
+		return s.audit(ctx, w, tenantID, hookd.ActionEndpointUpdate, hookd.ResourceEndpoint, id, snap, hookd.Snapshot(ctx, e))
 	})
 	return out, err
 }
@@ -226,6 +232,14 @@ func (s *Store) UpdateEndpoint(ctx context.Context, tenantID, id string, upd hoo
 func (s *Store) DeleteEndpoint(ctx context.Context, tenantID, id string) error {
 	now := s.now().UTC()
 	return s.exec(ctx, func(w *writer) error {
+		var before json.RawMessage
+		if hookd.Audited(ctx) {
+			e, err := s.findEndpoint(w, tenantID, id)
+			if err != nil {
+				return err
+			}
+			before = hookd.Snapshot(ctx, e)
+		}
 		res, err := w.Exec(`UPDATE endpoints SET deleted_at = ?, updated_at = ? WHERE id = ? AND tenant_id = ? AND deleted_at IS NULL`, ns(now), ns(now), id, tenantID)
 		if err != nil {
 			return err
@@ -236,7 +250,10 @@ func (s *Store) DeleteEndpoint(ctx context.Context, tenantID, id string) error {
 		_, err = w.Exec(`UPDATE deliveries SET state = 'cancelled', done = 1, next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL,
 				updated_at = ?
 			WHERE endpoint_id = ? AND state IN ('pending', 'failed', 'delivering')`, ns(now), id)
-		return err
+		if err != nil {
+			return err
+		}
+		return s.audit(ctx, w, tenantID, hookd.ActionEndpointDelete, hookd.ResourceEndpoint, id, before, nil)
 	})
 }
 

@@ -16,7 +16,10 @@ func (s *Store) CreateEventType(ctx context.Context, t *hookd.EventType) error {
 		_, err := w.Exec(`INSERT INTO event_types (tenant_id, name, description, schema, example, deprecated, archived, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			t.TenantID, t.Name, t.Description, nullJSON(t.Schema), nullJSON(t.Example), t.Deprecated, t.Archived, ns(now), ns(now))
-		return err
+		if err != nil {
+			return err
+		}
+		return s.audit(ctx, w, t.TenantID, hookd.ActionEventTypeCreate, hookd.ResourceEventType, t.Name, nil, hookd.Snapshot(ctx, t))
 	})
 	if hookd.ErrorCode(err) == hookd.ECONFLICT {
 		return hookd.Errorf(hookd.ECONFLICT, "Event type %q already exists.", t.Name)
@@ -83,6 +86,7 @@ func (s *Store) UpdateEventType(ctx context.Context, tenantID, name string, upd 
 		if err != nil {
 			return notFound(err, "Event type")
 		}
+		before := hookd.Snapshot(ctx, t)
 		if upd.Description != nil {
 			t.Description = *upd.Description
 		}
@@ -102,8 +106,11 @@ func (s *Store) UpdateEventType(ctx context.Context, tenantID, name string, upd 
 		_, err = w.Exec(`UPDATE event_types SET description = ?, schema = ?, example = ?, deprecated = ?, archived = ?, updated_at = ?
 			WHERE tenant_id = ? AND name = ?`,
 			t.Description, nullJSON(t.Schema), nullJSON(t.Example), t.Deprecated, t.Archived, ns(t.UpdatedAt), tenantID, name)
+		if err != nil {
+			return err
+		}
 		out = t
-		return err
+		return s.audit(ctx, w, tenantID, hookd.ActionEventTypeUpdate, hookd.ResourceEventType, name, before, hookd.Snapshot(ctx, t))
 	})
 	return out, err
 }
@@ -111,13 +118,13 @@ func (s *Store) UpdateEventType(ctx context.Context, tenantID, name string, upd 
 // DeleteEventType removes one event type; ENOTFOUND if none.
 func (s *Store) DeleteEventType(ctx context.Context, tenantID, name string) error {
 	return s.exec(ctx, func(w *writer) error {
-		res, err := w.Exec(`DELETE FROM event_types WHERE tenant_id = ? AND name = ?`, tenantID, name)
+		t, err := scanEventType(w.QueryRow(`SELECT `+eventTypeColumns+` FROM event_types WHERE tenant_id = ? AND name = ?`, tenantID, name))
 		if err != nil {
+			return notFound(err, "Event type")
+		}
+		if _, err := w.Exec(`DELETE FROM event_types WHERE tenant_id = ? AND name = ?`, tenantID, name); err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return hookd.Errorf(hookd.ENOTFOUND, "Event type not found.")
-		}
-		return nil
+		return s.audit(ctx, w, tenantID, hookd.ActionEventTypeDelete, hookd.ResourceEventType, name, hookd.Snapshot(ctx, t), nil)
 	})
 }

@@ -14,7 +14,10 @@ func (s *Store) CreateTenant(ctx context.Context, t *hookd.Tenant) error {
 	err := s.exec(ctx, func(w *writer) error {
 		_, err := w.Exec(`INSERT INTO tenants (id, name, created_at, updated_at) VALUES (?, ?, ?, ?)`,
 			t.ID, t.Name, ns(now), ns(now))
-		return err
+		if err != nil {
+			return err
+		}
+		return s.audit(ctx, w, t.ID, hookd.ActionTenantCreate, hookd.ResourceTenant, t.ID, nil, hookd.Snapshot(ctx, t))
 	})
 	if hookd.ErrorCode(err) == hookd.ECONFLICT {
 		return hookd.Errorf(hookd.ECONFLICT, "Tenant %q already exists.", t.ID)
@@ -66,6 +69,7 @@ func (s *Store) UpdateTenant(ctx context.Context, id string, upd hookd.TenantUpd
 		if err != nil {
 			return notFound(err, "Tenant")
 		}
+		before := hookd.Snapshot(ctx, t)
 		if upd.Name != nil {
 			t.Name = *upd.Name
 		}
@@ -74,31 +78,35 @@ func (s *Store) UpdateTenant(ctx context.Context, id string, upd hookd.TenantUpd
 			return err
 		}
 		out = t
-		return nil
+		return s.audit(ctx, w, id, hookd.ActionTenantUpdate, hookd.ResourceTenant, id, before, hookd.Snapshot(ctx, t))
 	})
 	return out, err
 }
 
-// DeleteTenant removes the tenant and everything it owns.
+// DeleteTenant removes the tenant and everything it owns: keys (and their
+// tokens), event types, endpoints and events by cascade; deliveries,
+// attempts and audit entries explicitly. Its own audit entry is written
+// outside any tenant, so the deletion stays on record.
 func (s *Store) DeleteTenant(ctx context.Context, id string) error {
 	return s.exec(ctx, func(w *writer) error {
-		res, err := w.Exec(`DELETE FROM tenants WHERE id = ?`, id)
+		t, err := scanTenant(w.QueryRow(`SELECT `+tenantColumns+` FROM tenants WHERE id = ?`, id))
 		if err != nil {
-			return err
+			return notFound(err, "Tenant")
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return hookd.Errorf(hookd.ENOTFOUND, "Tenant not found.")
+		if _, err := w.Exec(`DELETE FROM tenants WHERE id = ?`, id); err != nil {
+			return err
 		}
 		// Tables without foreign keys (kept lean for the hot path).
 		for _, q := range []string{
 			`DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE tenant_id = ?)`,
 			`DELETE FROM deliveries WHERE tenant_id = ?`,
+			`DELETE FROM audit_log WHERE tenant_id = ?`,
 		} {
 			if _, err := w.Exec(q, id); err != nil {
 				return err
 			}
 		}
-		return nil
+		return s.audit(ctx, w, "", hookd.ActionTenantDelete, hookd.ResourceTenant, id, hookd.Snapshot(ctx, t), nil)
 	})
 }
 

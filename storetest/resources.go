@@ -129,6 +129,7 @@ func testEndpoints(t *testing.T, s hookd.Store) {
 		Secrets:       []hookd.Secret{{Value: "whsec_current", CreatedAt: time.Now().UTC()}, {Value: "whsec_old", CreatedAt: time.Now().UTC(), ExpiresAt: &exp}},
 		Timeout:       hookd.Duration(7 * time.Second),
 		RetrySchedule: []hookd.Duration{0, hookd.Duration(time.Second)},
+		RateLimit:     2.5,
 	}
 	e.SetDefaults()
 	must(t, s.CreateEndpoint(ctx, e))
@@ -141,7 +142,8 @@ func testEndpoints(t *testing.T, s hookd.Store) {
 	must(t, err)
 	if got.Name != "billing" || got.URL != e.URL || len(got.Events) != 2 || got.Headers["X-Env"] != "prod" ||
 		len(got.Signatures) != 2 || got.Signatures[1].Header != "X-Hub-Signature-256" || got.Timeout != e.Timeout ||
-		len(got.RetrySchedule) != 2 || got.MaxInFlight != hookd.DefaultMaxInFlight || got.State != hookd.EndpointEnabled {
+		len(got.RetrySchedule) != 2 || got.MaxInFlight != hookd.DefaultMaxInFlight || got.State != hookd.EndpointEnabled ||
+		got.RateLimit != 2.5 {
 		t.Fatalf("round trip: %+v", got)
 	}
 	if len(got.Secrets) != 2 || got.Secrets[0].Value != "whsec_current" || got.Secrets[1].ExpiresAt == nil || !got.Secrets[1].ExpiresAt.Equal(exp) {
@@ -152,9 +154,10 @@ func testEndpoints(t *testing.T, s hookd.Store) {
 
 	url := "https://example.org/new"
 	paused := hookd.EndpointPaused
-	up, err := s.UpdateEndpoint(ctx, "acme", e.ID, hookd.EndpointUpdate{URL: &url, State: &paused})
+	rate := 0.0
+	up, err := s.UpdateEndpoint(ctx, "acme", e.ID, hookd.EndpointUpdate{URL: &url, State: &paused, RateLimit: &rate})
 	must(t, err)
-	if up.URL != url || up.State != paused || up.StateChanged == nil || up.Name != "billing" {
+	if up.URL != url || up.State != paused || up.StateChanged == nil || up.Name != "billing" || up.RateLimit != 0 {
 		t.Fatalf("update = %+v", up)
 	}
 	_, err = s.UpdateEndpoint(ctx, "beta", e.ID, hookd.EndpointUpdate{URL: &url})

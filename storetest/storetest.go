@@ -24,6 +24,10 @@ func Run(t *testing.T, open Opener) {
 	}{
 		{"Tenants", testTenants},
 		{"APIKeys", testAPIKeys},
+		{"APIKeyByID", testAPIKeyByID},
+		{"Tokens", testTokens},
+		{"Audit", testAudit},
+		{"DeleteTenantRemovesAll", testDeleteTenantRemovesAll},
 		{"EventTypes", testEventTypes},
 		{"Endpoints", testEndpoints},
 		{"EndpointPagination", testEndpointPagination},
@@ -42,6 +46,9 @@ func Run(t *testing.T, open Opener) {
 		{"DeleteTenant", testDeleteTenant},
 		{"DeliveryFilters", testDeliveryFilters},
 		{"Handoff", testHandoff},
+		{"Purge", testPurge},
+		{"PurgeBatches", testPurgeBatches},
+		{"PurgeRacesRetry", testPurgeRacesRetry},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

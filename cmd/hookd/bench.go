@@ -93,7 +93,7 @@ func parseBenchFlags(args []string, env Env) (benchConfig, error) {
 	fs.StringVar(&c.receiver, "receiver", "127.0.0.1:0", "address of the built-in verifying receiver")
 	fs.DurationVar(&c.wait, "wait", 10*time.Minute, "give up waiting for deliveries after this long")
 	fs.BoolVar(&c.json, "json", false, "print the result as JSON")
-	fs.StringVar(&c.db, "db", "", "database of the self-started server (default: a temporary file)")
+	fs.StringVar(&c.db, "db", "", "database of the self-started server: a SQLite file or a postgres:// URL (default: a temporary SQLite file)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -179,7 +179,8 @@ func startBenchServer(ctx context.Context, cfg benchConfig, env Env) (*benchServ
 		return nil, err
 	}
 	key := hookd.NewAPIKeySecret()
-	cmd := exec.Command(exe, "serve", "--dev", "--addr", addr, "--db", db, "--log-level", "warn")
+	cmd := exec.Command(exe, "serve", "--dev", "--addr", addr, "--db", db, "--log-level", "warn",
+		"--master-key-file", filepath.Join(dir, "hookd.key"))
 	cmd.Env = append(os.Environ(), "HOOKD_ADMIN_KEY="+key)
 	cmd.Stdout, cmd.Stderr = env.Stderr, env.Stderr
 	if err := cmd.Start(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/hookd/hookd"
@@ -35,11 +36,17 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the gateway (API, dispatcher)", runServe},
+		{"migrate", "apply database migrations (PostgreSQL nodes run with --no-migrate)", runMigrate},
 		{"listen", "run a local receiver that verifies and prints webhooks", runListen},
 		{"bench", "measure publish-to-receipt throughput and latency", runBench},
 		{"endpoints", "manage endpoints: create|list|get|delete", runEndpoints},
 		{"events", "publish events: publish TYPE --data JSON", runEvents},
 		{"deliveries", "inspect deliveries: list|get|retry", runDeliveries},
+		{"tenants", "manage tenants: create|list|get|update|delete", runTenants},
+		{"keys", "manage API keys: create|list|revoke", runKeys},
+		{"tokens", "mint a short-lived token from your key: create", runTokens},
+		{"audit", "show the audit log of changes", runAudit},
+		{"rotate-master-key", "re-encrypt stored secrets with a new master key (offline)", runRotateMasterKey},
 		{"version", "print the version", func(_ context.Context, _ []string, env Env) error {
 			fmt.Fprintln(env.Stdout, "hookd", version)
 			return nil
@@ -110,4 +117,10 @@ func envOr(env Env, name, def string) string {
 		return v
 	}
 	return def
+}
+
+// envBool reports whether the environment variable name is "1" or "true".
+func envBool(env Env, name string) bool {
+	v := env.Getenv(name)
+	return v == "1" || strings.EqualFold(v, "true")
 }

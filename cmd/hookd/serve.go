@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,8 +11,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
+	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +23,8 @@ import (
 	"github.com/hookd/hookd"
 	"github.com/hookd/hookd/delivery"
 	hookdhttp "github.com/hookd/hookd/http"
+	"github.com/hookd/hookd/maintain"
+	"github.com/hookd/hookd/postgres"
 	"github.com/hookd/hookd/sqlite"
 	"github.com/hookd/hookd/vault"
 )
@@ -34,8 +41,21 @@ type ServeConfig struct {
 	// DebugAddr, when set, serves net/http/pprof there (keep it on loopback).
 	DebugAddr string
 	// MasterKeyFile holds the key that encrypts secrets at rest when
-	// HOOKD_MASTER_KEY is not set; default hookd.key beside the database.
+	// HOOKD_MASTER_KEY is not set; default hookd.key beside a SQLite
+	// database. With PostgreSQL every node needs the same key, so one of
+	// the two must be given.
 	MasterKeyFile string
+	// NoMigrate leaves a PostgreSQL schema as it is (run `hookd migrate`
+	// first); SQLite always migrates on open.
+	NoMigrate bool
+	// AllowDestinations are CIDRs, addresses or host names deliveries may
+	// reach although the network guard blocks them by default.
+	AllowDestinations []string
+	// ClientRate limits API requests per second per client address; 0: off.
+	ClientRate float64
+	// Retention is how long finished deliveries, their attempts and their
+	// events are kept; 0 keeps them forever.
+	Retention time.Duration
 }
 
 // Server is a running hookd: store, API and dispatcher. Tests build one with
@@ -45,8 +65,10 @@ type Server struct {
 	log        *slog.Logger
 	store      hookd.Store
 	dispatcher *delivery.Dispatcher
+	maintainer *maintain.Runner
 	http       *http.Server
 	ln         net.Listener
+	nodeID     string
 }
 
 func parseServeFlags(args []string, env Env) (ServeConfig, error) {
@@ -54,14 +76,31 @@ func parseServeFlags(args []string, env Env) (ServeConfig, error) {
 	fs.SetOutput(env.Stderr)
 	var c ServeConfig
 	fs.StringVar(&c.Addr, "addr", envOr(env, "HOOKD_ADDR", "127.0.0.1:8080"), "listen address (HOOKD_ADDR)")
-	fs.StringVar(&c.DB, "db", envOr(env, "HOOKD_DB", "hookd.db"), "database: a file path or sqlite:PATH (HOOKD_DB)")
-	fs.BoolVar(&c.Dev, "dev", envOr(env, "HOOKD_DEV", "") == "true" || envOr(env, "HOOKD_DEV", "") == "1",
+	fs.StringVar(&c.DB, "db", envOr(env, "HOOKD_DB", "hookd.db"), "database: a SQLite file path (or sqlite:PATH), or a postgres:// URL (HOOKD_DB)")
+	fs.BoolVar(&c.NoMigrate, "no-migrate", envBool(env, "HOOKD_NO_MIGRATE"), "PostgreSQL: do not apply migrations on start; run 'hookd migrate' instead (HOOKD_NO_MIGRATE)")
+	fs.BoolVar(&c.Dev, "dev", envBool(env, "HOOKD_DEV"),
 		"development mode: allow http:// and loopback/private destination URLs (HOOKD_DEV)")
-	fs.StringVar(&c.NodeID, "node-id", envOr(env, "HOOKD_NODE_ID", ""), "lease owner id of this node (HOOKD_NODE_ID; default derived from the database)")
+	fs.StringVar(&c.NodeID, "node-id", envOr(env, "HOOKD_NODE_ID", ""),
+		"lease owner id of this node, unique among live nodes (HOOKD_NODE_ID; default \"local\" on SQLite, host name and a random suffix on PostgreSQL)")
 	leaseDefault, err := time.ParseDuration(envOr(env, "HOOKD_LEASE", "30s"))
 	if err != nil {
 		return c, usageError{"HOOKD_LEASE: " + err.Error()}
 	}
+	retention, err := time.ParseDuration(envOr(env, "HOOKD_RETENTION", maintain.DefaultRetention.String()))
+	if err != nil || retention < 0 {
+		return c, usageError{"HOOKD_RETENTION must be a duration such as 720h (0 keeps everything)"}
+	}
+	fs.DurationVar(&c.Retention, "retention", retention,
+		"keep finished deliveries, attempts and their events this long; 0 keeps everything (HOOKD_RETENTION)")
+	allow := envOr(env, "HOOKD_ALLOW_DESTINATIONS", "")
+	fs.StringVar(&allow, "allow-destinations", allow,
+		"comma-separated CIDRs, IPs or host names (*.domain for subdomains) deliveries may reach despite the private-network guard (HOOKD_ALLOW_DESTINATIONS)")
+	clientRate, err := strconv.ParseFloat(envOr(env, "HOOKD_CLIENT_RATE_LIMIT", "1000"), 64)
+	if err != nil || clientRate < 0 {
+		return c, usageError{"HOOKD_CLIENT_RATE_LIMIT must be a number of requests per second (0: no limit)"}
+	}
+	fs.Float64Var(&c.ClientRate, "client-rate-limit", clientRate,
+		"API requests per second one client address may make, with bursts of twice that; over it 429 (HOOKD_CLIENT_RATE_LIMIT; 0: no limit)")
 	fs.DurationVar(&c.Lease, "lease", leaseDefault, "how long a claimed delivery is held before another node may take it (HOOKD_LEASE)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr(env, "HOOKD_LOG_LEVEL", "info"), "debug, info, warn or error (HOOKD_LOG_LEVEL)")
 	fs.BoolVar(&c.LogJSON, "log-json", envOr(env, "HOOKD_LOG_FORMAT", "") == "json", "log as JSON lines (HOOKD_LOG_FORMAT=json)")
@@ -73,6 +112,17 @@ func parseServeFlags(args []string, env Env) (ServeConfig, error) {
 	}
 	if fs.NArg() > 0 {
 		return c, usageError{"serve takes no arguments"}
+	}
+	if c.ClientRate < 0 {
+		return c, usageError{"--client-rate-limit must not be negative"}
+	}
+	for _, e := range strings.Split(allow, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			if err := (&delivery.Guard{}).ParseAllow(e); err != nil {
+				return c, usageError{"--allow-destinations: " + err.Error()}
+			}
+			c.AllowDestinations = append(c.AllowDestinations, e)
+		}
 	}
 	return c, nil
 }
@@ -104,14 +154,33 @@ func newLogger(cfg ServeConfig, env Env) *slog.Logger {
 	return slog.New(slog.NewTextHandler(env.Stderr, opts))
 }
 
+// isPostgres reports whether dsn names a PostgreSQL database.
+func isPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
 // openStore opens the database named by dsn, sealing secrets with cipher.
-func openStore(dsn string, cipher hookd.Cipher, log *slog.Logger) (hookd.Store, error) {
-	switch {
-	case strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://"):
-		return nil, usageError{"PostgreSQL is not supported by this build yet; use a SQLite file"}
-	default:
-		return sqlite.Open(sqlitePath(dsn), sqlite.Options{Logger: log, Cipher: cipher})
+// A PostgreSQL schema is migrated unless migrate is false.
+func openStore(ctx context.Context, dsn string, cipher hookd.Cipher, migrate bool, log *slog.Logger) (hookd.Store, error) {
+	if isPostgres(dsn) {
+		s, err := postgres.Open(ctx, dsn, postgres.Options{Logger: log, Cipher: cipher, Migrate: migrate})
+		if err != nil {
+			return nil, err
+		}
+		if migrate {
+			return s, nil
+		}
+		pending, err := s.PendingMigrations(ctx)
+		if err == nil && len(pending) > 0 {
+			err = fmt.Errorf("the database schema lacks migrations %s: run 'hookd migrate' first", strings.Join(pending, ", "))
+		}
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		return s, nil
 	}
+	return sqlite.Open(sqlitePath(dsn), sqlite.Options{Logger: log, Cipher: cipher})
 }
 
 func sqlitePath(dsn string) string { return strings.TrimPrefix(dsn, "sqlite:") }
@@ -129,6 +198,10 @@ func masterKey(cfg ServeConfig, env Env, log *slog.Logger) (*vault.Vault, error)
 	}
 	path := cfg.MasterKeyFile
 	if path == "" {
+		if isPostgres(cfg.DB) {
+			// A key generated here would differ from the other nodes'.
+			return nil, usageError{"with PostgreSQL, set HOOKD_MASTER_KEY or --master-key-file: every node must use the same key"}
+		}
 		path = filepath.Join(filepath.Dir(sqlitePath(cfg.DB)), "hookd.key")
 	}
 	k, created, err := vault.LoadOrCreateKeyFile(path)
@@ -150,7 +223,7 @@ func NewServer(ctx context.Context, cfg ServeConfig, env Env) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := openStore(cfg.DB, box, log)
+	store, err := openStore(ctx, cfg.DB, box, !cfg.NoMigrate, log)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -161,21 +234,48 @@ func NewServer(ctx context.Context, cfg ServeConfig, env Env) (*Server, error) {
 	}
 
 	nodeID := cfg.NodeID
-	if nodeID == "" {
+	switch {
+	case nodeID != "":
+	case isPostgres(cfg.DB):
+		// Nodes sharing a database must not share an id: results are
+		// accepted from whoever holds the lease's owner id. A restarted
+		// node gets a new id, and its old leases expire after --lease.
+		nodeID = defaultNodeID()
+	default:
 		// SQLite serves one process, so its node id can be stable: a
 		// restarted process then frees its previous leases at once.
 		nodeID = "local"
 	}
+	s.nodeID = nodeID
 	var guard *delivery.Guard
 	if !cfg.Dev {
 		guard = &delivery.Guard{}
+		for _, e := range cfg.AllowDestinations {
+			_ = guard.ParseAllow(e) // validated with the flags
+		}
+	}
+	var wakeups <-chan struct{}
+	if w, ok := store.(interface{ Wakeups() <-chan struct{} }); ok {
+		wakeups = w.Wakeups()
 	}
 	s.dispatcher = delivery.New(delivery.Config{
 		Store: store.(delivery.Store), Logger: log, NodeID: nodeID, Guard: guard,
-		Lease: cfg.Lease, UserAgent: "hookd/" + version,
+		Lease: cfg.Lease, UserAgent: "hookd/" + version, Wakeups: wakeups,
 	})
+	// Maintenance (retention, expired tokens) runs on one node: the elected
+	// leader on PostgreSQL, the only process on SQLite.
+	campaign := maintain.Local
+	if pg, ok := store.(*postgres.Store); ok {
+		campaign = maintain.Elected(pg.Elector(maintain.ElectionName), maintain.DefaultElectionInterval)
+	}
+	s.maintainer, err = maintain.NewRunner(campaign, maintain.StoreTasks(store, cfg.Retention, log), maintain.Options{Logger: log})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	api := hookdhttp.NewServer(hookdhttp.Config{
 		Store: store, Logger: log, AllowInsecure: cfg.Dev, OnPublish: s.dispatcher.Wake, Dispatcher: s.dispatcher,
+		ClientRate: cfg.ClientRate, ClientBurst: int(2 * cfg.ClientRate),
 	})
 	s.http = &http.Server{
 		Handler:           api.Handler(),
@@ -209,12 +309,14 @@ func (s *Server) bootstrap(ctx context.Context, env Env) error {
 		return fmt.Errorf("find default tenant: %w", err)
 	}
 
-	keys, _, err := s.store.FindAPIKeys(ctx, hookd.APIKeyFilter{Role: hookd.RoleSuperadmin, Page: hookd.Page{Limit: 1}})
+	// A usable superadmin key must exist, or nobody could use the API:
+	// revoked and expired ones do not count.
+	usable, err := s.hasUsableSuperadmin(ctx)
 	if err != nil {
 		return fmt.Errorf("find admin keys: %w", err)
 	}
 	given := env.Getenv("HOOKD_ADMIN_KEY")
-	if len(keys) > 0 {
+	if usable {
 		return nil
 	}
 	key := given
@@ -224,6 +326,15 @@ func (s *Server) bootstrap(ctx context.Context, env Env) error {
 		return usageError{"HOOKD_ADMIN_KEY must be at least 16 characters"}
 	}
 	err = s.store.CreateAPIKey(ctx, &hookd.APIKey{Role: hookd.RoleSuperadmin, Name: "bootstrap", Hash: hookd.HashAPIKey(key)})
+	if given != "" && hookd.ErrorCode(err) == hookd.ECONFLICT {
+		// Another node sharing the database created it first, or it is an
+		// old key that was revoked or has expired.
+		k, ferr := s.store.FindAPIKeyByHash(ctx, hookd.HashAPIKey(key))
+		if ferr == nil && k.Role == hookd.RoleSuperadmin && k.Usable(time.Now()) {
+			return nil
+		}
+		return usageError{"HOOKD_ADMIN_KEY is a revoked or expired key and no other superadmin key is usable; set a new one"}
+	}
 	if err != nil {
 		return fmt.Errorf("create admin key: %w", err)
 	}
@@ -235,11 +346,33 @@ func (s *Server) bootstrap(ctx context.Context, env Env) error {
 	return nil
 }
 
+// hasUsableSuperadmin reports whether any superadmin key is neither
+// revoked nor expired.
+func (s *Server) hasUsableSuperadmin(ctx context.Context) (bool, error) {
+	now := time.Now()
+	p := hookd.Page{Limit: 100}
+	for {
+		keys, next, err := s.store.FindAPIKeys(ctx, hookd.APIKeyFilter{Role: hookd.RoleSuperadmin, Page: p})
+		if err != nil {
+			return false, err
+		}
+		for _, k := range keys {
+			if k.Usable(now) {
+				return true, nil
+			}
+		}
+		if next == "" {
+			return false, nil
+		}
+		p.Cursor = next
+	}
+}
+
 // Run serves until ctx is cancelled, then shuts down: the listener stops
 // accepting, in-flight requests and attempts finish, claimed-but-unsent
 // deliveries return to the queue, and the store is closed.
 func (s *Server) Run(ctx context.Context) error {
-	s.log.Info("hookd serving", slog.String("addr", s.Addr()), slog.String("db", s.cfg.DB),
+	s.log.Info("hookd serving", slog.String("addr", s.Addr()), slog.String("db", redactDSN(s.cfg.DB)), slog.String("node", s.nodeID),
 		slog.Bool("dev", s.cfg.Dev), slog.String("version", version))
 
 	if s.cfg.DebugAddr != "" {
@@ -270,6 +403,13 @@ func (s *Server) Run(ctx context.Context) error {
 		if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http: %w", err)
 			cancel()
+		}
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := s.maintainer.Run(runCtx); err != nil {
+			s.log.Warn("maintenance", slog.Any("err", err))
 		}
 	}()
 	wg.Add(1)
@@ -318,4 +458,27 @@ func logWriterStats(ctx context.Context, log *slog.Logger, stats func() sqlite.W
 			prev, at = cur, now
 		}
 	}
+}
+
+// defaultNodeID is the host name with a random suffix.
+func defaultNodeID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "node"
+	}
+	var b [4]byte
+	rand.Read(b[:])
+	return host + "-" + hex.EncodeToString(b[:])
+}
+
+// redactDSN hides the password of a database URL, for logs.
+func redactDSN(dsn string) string {
+	if !isPostgres(dsn) {
+		return dsn
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "postgres://(unparsable)"
+	}
+	return u.Redacted()
 }

@@ -1,4 +1,0 @@
-package postgres
-
-// Internals for the tests of package postgres_test.
-var ClaimPickSQL, ClaimSQL = claimPickSQL, claimSQL
