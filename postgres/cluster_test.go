@@ -46,6 +46,29 @@ func backendPIDs(t *testing.T, conn *pgx.Conn, app string) []int32 {
 	return pids
 }
 
+// leaderPIDs returns the pid of the session holding the leader lock of the
+// named election in schema. Other packages' tests run their own clusters
+// against the same database at the same time, so sessions are picked by
+// the lock they hold, never by application_name alone.
+func leaderPIDs(t *testing.T, conn *pgx.Conn, schema, name string) []int32 {
+	t.Helper()
+	rows, err := conn.Query(ctx, `SELECT pid FROM pg_locks
+		WHERE locktype = 'advisory' AND granted AND objsubid = 1
+		  AND ((classid::bigint << 32) | objid::bigint) = hashtextextended('hookd.leader:' || $1 || ':' || $2, 0)`,
+		schema, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pids) == 0 {
+		t.Fatalf("no session holds the %s leader lock of schema %s", name, schema)
+	}
+	return pids
+}
+
 func terminate(t *testing.T, conn *pgx.Conn, pids []int32) {
 	t.Helper()
 	for _, pid := range pids {
@@ -153,7 +176,7 @@ func TestLeaderTakeover(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer admin.Close(ctx)
-	terminate(t, admin, backendPIDs(t, admin, "hookd-leader:maintenance"))
+	terminate(t, admin, leaderPIDs(t, admin, schema, "maintenance"))
 	deadline := time.Now().Add(5 * time.Second)
 	for !lead(n2) {
 		if time.Now().After(deadline) {
@@ -215,7 +238,7 @@ func TestLeaderRun(t *testing.T) {
 	if runs[1].Load() > 0 {
 		first = 1
 	}
-	terminate(t, admin, backendPIDs(t, admin, "hookd-leader:sweeper"))
+	terminate(t, admin, leaderPIDs(t, admin, schema, "sweeper"))
 	select {
 	case i := <-stopped:
 		if i != first {

@@ -154,11 +154,14 @@ func startCluster(t *testing.T, dsn string, n int) *cluster {
 func (c *cluster) client(i int) *client.Client { return client.New(c.nodes[i].url, c.key) }
 
 // publisher publishes batches round-robin to the nodes that are up until
-// stopped, and keeps the ids of acknowledged events.
+// stopped, and keeps the ids of acknowledged events. Like a real producer
+// it sends a batch that got no answer again, with the same idempotency
+// keys, to the next node: a batch the database committed before its answer
+// was lost is then acknowledged once and stored once.
 type publisher struct {
 	mu     sync.Mutex
 	acked  []string
-	failed int // batches refused or unanswered
+	failed int // requests refused or unanswered
 	down   map[int]bool
 	stop   chan struct{}
 	done   chan struct{}
@@ -169,30 +172,35 @@ func (c *cluster) publish(t *testing.T) *publisher {
 	go func() {
 		defer close(p.done)
 		ctx := context.Background()
-		for b := 0; ; b++ {
-			select {
-			case <-p.stop:
-				return
-			default:
+		var evs []client.BatchEvent // the batch in hand, until acknowledged
+		for b, try := 0, 0; ; try++ {
+			if evs == nil {
+				select {
+				case <-p.stop:
+					return
+				default:
+				}
+				b++
+				evs = make([]client.BatchEvent, 20)
+				for j := range evs {
+					evs[j] = client.BatchEvent{Type: "cluster.test", Data: []byte(fmt.Sprintf(`{"batch":%d,"n":%d}`, b, j)),
+						IdempotencyKey: fmt.Sprintf("b%d-%d", b, j)}
+				}
 			}
-			i := b % len(c.nodes)
+			i := try % len(c.nodes)
 			p.mu.Lock()
 			skip := p.down[i]
 			p.mu.Unlock()
 			if skip {
 				continue
 			}
-			evs := make([]client.BatchEvent, 20)
-			for j := range evs {
-				evs[j] = client.BatchEvent{Type: "cluster.test", Data: []byte(fmt.Sprintf(`{"batch":%d,"n":%d}`, b, j))}
-			}
 			res, err := c.client(i).PublishBatch(ctx, "default", evs)
 			if err != nil {
 				p.mu.Lock()
 				p.failed++
 				p.mu.Unlock()
-				// Not acknowledged, so not counted; the database may be
-				// restarting. Do not spin.
+				// Not acknowledged: try again elsewhere. The database may be
+				// restarting; do not spin.
 				time.Sleep(20 * time.Millisecond)
 				continue
 			}
@@ -201,6 +209,7 @@ func (c *cluster) publish(t *testing.T) *publisher {
 				p.acked = append(p.acked, r.ID)
 			}
 			p.mu.Unlock()
+			evs = nil
 			time.Sleep(5 * time.Millisecond)
 		}
 	}()
