@@ -38,6 +38,8 @@ const (
 	ActionEndpointCreate  = "endpoint.create"
 	ActionEndpointUpdate  = "endpoint.update"
 	ActionEndpointDelete  = "endpoint.delete"
+	ActionEndpointRecover = "endpoint.recover"
+	ActionEndpointReplay  = "endpoint.replay"
 	ActionDeliveryRetry   = "delivery.retry"
 )
 

@@ -48,19 +48,22 @@ const (
 // Delivery is one event sent to one endpoint. Its ID is the webhook-id the
 // receiver sees; it stays the same across retries.
 type Delivery struct {
-	ID            string        `json:"id"`
-	TenantID      string        `json:"tenant"`
-	EventID       string        `json:"event_id"`
-	EventType     string        `json:"event_type"`
-	EndpointID    string        `json:"endpoint_id"`
-	State         DeliveryState `json:"state"`
-	Attempts      int           `json:"attempts"`
-	NextAttemptAt *time.Time    `json:"next_attempt_at,omitempty"`
-	Manual        bool          `json:"-"` // the next attempt was asked for by a person
-	LeaseOwner    string        `json:"-"`
-	Seq           int64         `json:"-"` // creation order; per endpoint it gives the FIFO position
-	CreatedAt     time.Time     `json:"created_at"`
-	UpdatedAt     time.Time     `json:"updated_at"`
+	ID         string        `json:"id"`
+	TenantID   string        `json:"tenant"`
+	EventID    string        `json:"event_id"`
+	EventType  string        `json:"event_type"`
+	EndpointID string        `json:"endpoint_id"`
+	State      DeliveryState `json:"state"`
+	Attempts   int           `json:"attempts"`
+	// Throttled counts attempts answered 429, 502, 503 or 504: they slow
+	// the endpoint down but do not use up the retry schedule.
+	Throttled     int        `json:"throttled,omitempty"`
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+	Manual        bool       `json:"-"` // the next attempt was asked for by a person
+	LeaseOwner    string     `json:"-"`
+	Seq           int64      `json:"-"` // creation order; per endpoint it gives the FIFO position
+	CreatedAt     time.Time  `json:"created_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
 
 	AttemptLog []*Attempt `json:"attempt_log,omitempty"`
 }
@@ -117,6 +120,9 @@ type DeliveryResult struct {
 	NextAt     time.Time     // for failed: when to try again
 	// DisableReason, when set, disables the endpoint (e.g. after a 410).
 	DisableReason string
+	// Throttled marks a throttling answer (see Delivery.Throttled): the
+	// store counts it apart from the retry schedule.
+	Throttled bool
 
 	// Stale is set by the store when the lease had been lost and nothing was recorded.
 	Stale bool

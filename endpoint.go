@@ -91,14 +91,24 @@ type Endpoint struct {
 	MaxInFlight   int               `json:"max_in_flight"`
 	// RateLimit caps deliveries started per second (0: no limit). It holds
 	// across all nodes: on PostgreSQL the budget is kept in the database.
-	RateLimit float64   `json:"rate_limit,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	RateLimit float64 `json:"rate_limit,omitempty"`
+	// Mode is at_least_once (retried per RetrySchedule) or fire_and_forget
+	// (one attempt, never retried).
+	Mode      DeliveryMode `json:"mode"`
+	CreatedAt time.Time    `json:"created_at"`
+	UpdatedAt time.Time    `json:"updated_at"`
 
 	// Derived from attempts; maintained by the store.
 	LastDeliveryAt      *time.Time `json:"last_delivery_at,omitempty"`
 	LastStatus          int        `json:"last_status,omitempty"`
 	ConsecutiveFailures int        `json:"consecutive_failures"`
+	// FailingSince is the first failed attempt of the current run of
+	// failures (nil after a success); auto-disable measures from it.
+	FailingSince *time.Time `json:"failing_since,omitempty"`
+	// LastTest is the outcome of the last POST .../test.
+	LastTest *TestResult `json:"last_test,omitempty"`
+	// Stats are the attempt counts of the last 24 h; filled in by the API.
+	Stats *EndpointStats `json:"stats,omitempty"`
 }
 
 // Subscribes reports whether the endpoint wants events of type typ.
@@ -135,11 +145,14 @@ type EndpointUpdate struct {
 	RetrySchedule *[]Duration        `json:"retry_schedule"`
 	MaxInFlight   *int               `json:"max_in_flight"`
 	RateLimit     *float64           `json:"rate_limit"`
+	Mode          *DeliveryMode      `json:"mode"`
 
-	// Set by hookd, not by API callers.
+	// Set by hookd, not by API callers. A State change also sets the
+	// state's time, and enabling starts the failure count afresh.
 	State       *EndpointState `json:"-"`
 	StateReason *string        `json:"-"`
 	Secrets     *[]Secret      `json:"-"`
+	LastTest    *TestResult    `json:"-"`
 }
 
 // Apply copies the set fields of u onto e.
@@ -174,6 +187,9 @@ func (u *EndpointUpdate) Apply(e *Endpoint) {
 	if u.RateLimit != nil {
 		e.RateLimit = *u.RateLimit
 	}
+	if u.Mode != nil {
+		e.Mode = *u.Mode
+	}
 	if u.State != nil {
 		e.State = *u.State
 	}
@@ -182,6 +198,9 @@ func (u *EndpointUpdate) Apply(e *Endpoint) {
 	}
 	if u.Secrets != nil {
 		e.Secrets = *u.Secrets
+	}
+	if u.LastTest != nil {
+		e.LastTest = u.LastTest
 	}
 }
 
@@ -222,6 +241,9 @@ func (e *Endpoint) SetDefaults() {
 	}
 	if e.MaxInFlight == 0 {
 		e.MaxInFlight = DefaultMaxInFlight
+	}
+	if e.Mode == "" {
+		e.Mode = ModeAtLeastOnce
 	}
 }
 
@@ -298,6 +320,11 @@ func (e *Endpoint) Validate(allowInsecure bool) error {
 	case EndpointEnabled, EndpointPaused, EndpointDisabled:
 	default:
 		return Errorf(EINVALID, "Unknown endpoint state %q.", e.State)
+	}
+	switch e.Mode {
+	case ModeAtLeastOnce, ModeFireAndForget:
+	default:
+		return Errorf(EINVALID, "Unknown delivery mode %q: use at_least_once or fire_and_forget.", e.Mode)
 	}
 	return nil
 }

@@ -26,6 +26,7 @@ type Store interface {
 	EndpointStore
 	EventStore
 	DeliveryStore
+	OpsStore
 
 	// Close releases the database; pending group commits finish first.
 	Close() error

@@ -107,6 +107,8 @@ func (s *Store) DeleteTenant(ctx context.Context, id string) error {
 		for _, q := range []string{
 			`DELETE FROM attempts a USING deliveries d WHERE d.tenant_id = $1 AND a.delivery_id = d.id`,
 			`DELETE FROM deliveries WHERE tenant_id = $1`,
+			`DELETE FROM endpoint_stats WHERE tenant_id = $1`,
+			`DELETE FROM alerts WHERE tenant_id = $1`,
 			`DELETE FROM events WHERE tenant_id = $1`,
 			`DELETE FROM audit_log WHERE tenant_id = $1`,
 		} {

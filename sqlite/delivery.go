@@ -69,7 +69,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, c hookd.Claim) ([]*hookd.Cl
 	return out, err
 }
 
-const deliveryColumns = `seq, id, tenant_id, event_id, event_type, endpoint_id, state, attempts, next_attempt_at, manual, lease_owner, created_at, updated_at`
+const deliveryColumns = `seq, id, tenant_id, event_id, event_type, endpoint_id, state, attempts, next_attempt_at, manual, lease_owner, created_at, updated_at, throttled`
 
 func scanDelivery(row interface{ Scan(...any) error }) (*hookd.Delivery, error) {
 	var d hookd.Delivery
@@ -78,7 +78,7 @@ func scanDelivery(row interface{ Scan(...any) error }) (*hookd.Delivery, error) 
 	var owner sql.NullString
 	var created, updated int64
 	if err := row.Scan(&d.Seq, &d.ID, &d.TenantID, &d.EventID, &d.EventType, &d.EndpointID, &state, &d.Attempts,
-		&next, &d.Manual, &owner, &created, &updated); err != nil {
+		&next, &d.Manual, &owner, &created, &updated, &d.Throttled); err != nil {
 		return nil, err
 	}
 	d.State, d.LeaseOwner = hookd.DeliveryState(state), owner.String
@@ -91,20 +91,15 @@ func (s *Store) CompleteDeliveries(ctx context.Context, results []*hookd.Deliver
 	now := s.now().UTC()
 	stale := make([]bool, len(results))
 	err := s.exec(ctx, func(w *writer) error {
-		type epStat struct {
-			last     *hookd.DeliveryResult
-			reset    bool // a success in this batch: count failures after it
-			failures int
-			disable  string
-		}
-		stats := map[string]*epStat{}
-		var order []string
 		// One statement moves every delivery whose lease is still held;
 		// RETURNING tells which, the rest are stale.
 		rows := make([]completion, len(results))
 		for i, r := range results {
 			seq, _ := hookd.SeqOfID(hookd.PrefixDelivery, r.DeliveryID)
 			rows[i] = completion{Seq: seq, Owner: r.Owner, State: string(r.State)}
+			if r.Throttled {
+				rows[i].Throttled = 1
+			}
 			if r.State == hookd.DeliveryFailed {
 				next := ns(r.NextAt)
 				rows[i].Next = &next
@@ -115,6 +110,7 @@ func (s *Store) CompleteDeliveries(ctx context.Context, results []*hookd.Deliver
 			return err
 		}
 		q, err := w.Query(`UPDATE deliveries SET state = json_extract(j.value, '$.s'), attempts = attempts + 1,
+				throttled = throttled + coalesce(json_extract(j.value, '$.t'), 0),
 				done = json_extract(j.value, '$.s') IN ('succeeded', 'dead'),
 				next_attempt_at = json_extract(j.value, '$.n'), manual = 0, lease_owner = NULL, lease_until = NULL, updated_at = ?
 			FROM json_each(?) j
@@ -159,34 +155,25 @@ func (s *Store) CompleteDeliveries(ctx context.Context, results []*hookd.Deliver
 			if err != nil {
 				return err
 			}
-			st := stats[r.EndpointID]
-			if st == nil {
-				st = &epStat{}
-				stats[r.EndpointID] = st
-				order = append(order, r.EndpointID)
-			}
-			st.last = r
-			if r.State == hookd.DeliverySucceeded {
-				st.reset, st.failures = true, 0
-			} else {
-				st.failures++
-			}
-			if r.DisableReason != "" {
-				st.disable = r.DisableReason
-			}
+		}
+		stats, order, slots := hookd.Outcomes(results, func(i int) bool { return !stale[i] })
+		if err := addStats(w, slots); err != nil {
+			return err
 		}
 		for _, id := range order {
 			st := stats[id]
 			_, err := w.Exec(`UPDATE endpoints SET last_delivery_at = ?, last_status = ?,
-					consecutive_failures = CASE WHEN ? THEN ? ELSE consecutive_failures + ? END
+					consecutive_failures = CASE WHEN ? THEN ? ELSE consecutive_failures + ? END,
+					failing_since = CASE WHEN ? THEN ? ELSE coalesce(failing_since, ?) END
 				WHERE id = ?`,
-				ns(st.last.Attempt.StartedAt), st.last.Attempt.StatusCode, st.reset, st.failures, st.failures, id)
+				ns(st.Last.Attempt.StartedAt), st.Last.Attempt.StatusCode, st.Reset, st.Failures, st.Failures,
+				st.Reset, nsPtr(st.FirstFailure), nsPtr(st.FirstFailure), id)
 			if err != nil {
 				return err
 			}
-			if st.disable != "" {
+			if st.Disable != "" {
 				_, err := w.Exec(`UPDATE endpoints SET state = 'disabled', state_reason = ?, state_changed_at = ?, updated_at = ?
-					WHERE id = ? AND state != 'disabled'`, st.disable, ns(now), ns(now), id)
+					WHERE id = ? AND state != 'disabled'`, st.Disable, ns(now), ns(now), id)
 				if err != nil {
 					return err
 				}
@@ -330,13 +317,16 @@ func (s *Store) FindDeliveries(ctx context.Context, f hookd.DeliveryFilter) ([]*
 		var first sql.NullInt64
 		var n int64
 		err := s.read.QueryRowContext(ctx, `SELECT first_seq, deliveries FROM events WHERE tenant_id = ? AND id = ?`, f.TenantID, f.EventID).Scan(&first, &n)
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && !first.Valid) {
+		if errors.Is(err, sql.ErrNoRows) {
 			return []*hookd.Delivery{}, "", nil
 		} else if err != nil {
 			return nil, "", translate(err)
 		}
-		cond += ` AND seq BETWEEN ? AND ? AND event_id = ?`
-		args = append(args, first.Int64, first.Int64+n-1, f.EventID)
+		if !first.Valid {
+			n = 0
+		}
+		cond += ` AND (seq BETWEEN ? AND ? OR seq IN (SELECT seq FROM late_deliveries WHERE tenant_id = ? AND event_id = ?)) AND event_id = ?`
+		args = append(args, first.Int64, first.Int64+n-1, f.TenantID, f.EventID, f.EventID)
 	}
 	if f.State != "" {
 		cond += ` AND state = ?`
@@ -381,4 +371,6 @@ type completion struct {
 	Owner string `json:"o"`
 	State string `json:"s"`
 	Next  *int64 `json:"n"`
+	// Throttled is 1 for a throttling answer (counted apart).
+	Throttled int `json:"t,omitempty"`
 }

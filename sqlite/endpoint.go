@@ -75,10 +75,11 @@ func (s *Store) CreateEndpoint(ctx context.Context, e *hookd.Endpoint) error {
 	}
 	return s.exec(ctx, func(w *writer) error {
 		_, err := w.Exec(`INSERT INTO endpoints (id, tenant_id, name, description, url, events, headers, signatures, secrets,
-				state, state_reason, state_changed_at, timeout_ns, retry_schedule, max_in_flight, rate_limit, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				state, state_reason, state_changed_at, timeout_ns, retry_schedule, max_in_flight, rate_limit, mode, last_test, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			e.ID, e.TenantID, e.Name, e.Description, e.URL, enc.events, enc.headers, enc.signatures, enc.secrets,
-			string(e.State), e.StateReason, nsPtr(e.StateChanged), int64(e.Timeout), enc.retry, e.MaxInFlight, e.RateLimit, ns(now), ns(now))
+			string(e.State), e.StateReason, nsPtr(e.StateChanged), int64(e.Timeout), enc.retry, e.MaxInFlight, e.RateLimit,
+			string(e.Mode), enc.lastTest, ns(now), ns(now))
 		if hookd.ErrorCode(translate(err)) == hookd.ECONFLICT {
 			return hookd.Errorf(hookd.ECONFLICT, "Endpoint %q already exists.", e.ID)
 		} else if err != nil {
@@ -90,6 +91,7 @@ func (s *Store) CreateEndpoint(ctx context.Context, e *hookd.Endpoint) error {
 
 type encodedEndpoint struct {
 	events, headers, signatures, secrets, retry string
+	lastTest                                    any // NULL or JSON
 }
 
 func (s *Store) encodeEndpoint(e *hookd.Endpoint) (encodedEndpoint, error) {
@@ -106,6 +108,9 @@ func (s *Store) encodeEndpoint(e *hookd.Endpoint) (encodedEndpoint, error) {
 	enc.headers = marshal(orEmptyMap(e.Headers))
 	enc.signatures = marshal(orEmpty(e.Signatures))
 	enc.retry = marshal(orEmpty(e.RetrySchedule))
+	if e.LastTest != nil {
+		enc.lastTest = marshal(e.LastTest)
+	}
 	if err != nil {
 		return enc, err
 	}
@@ -128,18 +133,29 @@ func orEmptyMap(m map[string]string) map[string]string {
 }
 
 const endpointColumns = `id, tenant_id, name, description, url, events, headers, signatures, secrets, state, state_reason,
-	state_changed_at, timeout_ns, retry_schedule, max_in_flight, rate_limit, created_at, updated_at, last_delivery_at, last_status, consecutive_failures`
+	state_changed_at, timeout_ns, retry_schedule, max_in_flight, rate_limit, created_at, updated_at, last_delivery_at, last_status, consecutive_failures,
+	mode, failing_since, last_test`
 
 func (s *Store) scanEndpoint(row interface{ Scan(...any) error }) (*hookd.Endpoint, error) {
 	var e hookd.Endpoint
 	var events, headers, signatures, secrets, state, retry string
-	var changed, last sql.NullInt64
+	var changed, last, failing sql.NullInt64
 	var timeout, created, updated int64
+	var mode string
+	var lastTest sql.NullString
 	err := row.Scan(&e.ID, &e.TenantID, &e.Name, &e.Description, &e.URL, &events, &headers, &signatures, &secrets, &state,
-		&e.StateReason, &changed, &timeout, &retry, &e.MaxInFlight, &e.RateLimit, &created, &updated, &last, &e.LastStatus, &e.ConsecutiveFailures)
+		&e.StateReason, &changed, &timeout, &retry, &e.MaxInFlight, &e.RateLimit, &created, &updated, &last, &e.LastStatus, &e.ConsecutiveFailures,
+		&mode, &failing, &lastTest)
 	if err != nil {
 		return nil, err
 	}
+	if lastTest.Valid {
+		e.LastTest = new(hookd.TestResult)
+		if err := json.Unmarshal([]byte(lastTest.String), e.LastTest); err != nil {
+			return nil, fmt.Errorf("endpoint %s: %w", e.ID, err)
+		}
+	}
+	e.Mode, e.FailingSince = hookd.DeliveryMode(mode), fromNullNS(failing)
 	for _, f := range []struct {
 		src string
 		dst any
@@ -208,16 +224,21 @@ func (s *Store) UpdateEndpoint(ctx context.Context, tenantID, id string, upd hoo
 			if upd.StateReason == nil {
 				e.StateReason = ""
 			}
+			if e.State == hookd.EndpointEnabled {
+				e.ConsecutiveFailures, e.FailingSince = 0, nil
+			}
 		}
 		enc, err := s.encodeEndpoint(e)
 		if err != nil {
 			return err
 		}
 		_, err = w.Exec(`UPDATE endpoints SET name = ?, description = ?, url = ?, events = ?, headers = ?, signatures = ?, secrets = ?,
-				state = ?, state_reason = ?, state_changed_at = ?, timeout_ns = ?, retry_schedule = ?, max_in_flight = ?, rate_limit = ?, updated_at = ?
+				state = ?, state_reason = ?, state_changed_at = ?, timeout_ns = ?, retry_schedule = ?, max_in_flight = ?, rate_limit = ?,
+				mode = ?, last_test = ?, consecutive_failures = ?, failing_since = ?, updated_at = ?
 			WHERE id = ?`,
 			e.Name, e.Description, e.URL, enc.events, enc.headers, enc.signatures, enc.secrets,
-			string(e.State), e.StateReason, nsPtr(e.StateChanged), int64(e.Timeout), enc.retry, e.MaxInFlight, e.RateLimit, ns(now), id)
+			string(e.State), e.StateReason, nsPtr(e.StateChanged), int64(e.Timeout), enc.retry, e.MaxInFlight, e.RateLimit,
+			string(e.Mode), enc.lastTest, e.ConsecutiveFailures, nsPtr(e.FailingSince), ns(now), id)
 		if err != nil {
 			return err
 		}

@@ -114,6 +114,10 @@ func purgeEvent(w *writer, rowid, before int64, res *hookd.PurgeResult) (bool, e
 	if created >= before {
 		return false, nil
 	}
+	late, err := lateDeliveries(w, tenantID, id)
+	if err != nil || late < 0 {
+		return false, err
+	}
 	if deliveries > 0 {
 		if firstSeq == nil {
 			return false, nil
@@ -145,11 +149,49 @@ func purgeEvent(w *writer, rowid, before int64, res *hookd.PurgeResult) (bool, e
 		}
 		res.Deliveries += int(n)
 	}
+	if late > 0 {
+		if err := purgeLate(w, tenantID, id, res); err != nil {
+			return false, err
+		}
+	}
 	if _, err := w.Exec(`DELETE FROM events WHERE rowid = ?`, rowid); err != nil {
 		return false, err
 	}
 	res.Events++
 	return true, nil
+}
+
+// lateDeliveries returns how many late deliveries (see late_deliveries)
+// the event has, or -1 if one of them is unfinished.
+func lateDeliveries(w *writer, tenantID, eventID string) (int, error) {
+	var found, finished int
+	err := w.QueryRow(`SELECT count(*), coalesce(sum(d.done), 0) FROM late_deliveries l JOIN deliveries d ON d.seq = l.seq
+		WHERE l.tenant_id = ? AND l.event_id = ?`, tenantID, eventID).Scan(&found, &finished)
+	if err != nil {
+		return 0, err
+	}
+	if finished != found {
+		return -1, nil
+	}
+	return found, nil
+}
+
+// purgeLate deletes the event's late deliveries and their attempts.
+func purgeLate(w *writer, tenantID, eventID string, res *hookd.PurgeResult) error {
+	late := `SELECT seq FROM late_deliveries WHERE tenant_id = ? AND event_id = ?`
+	r, err := w.Exec(`DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE seq IN (`+late+`))`, tenantID, eventID)
+	if err != nil {
+		return err
+	}
+	n, _ := r.RowsAffected()
+	res.Attempts += int(n)
+	if r, err = w.Exec(`DELETE FROM deliveries WHERE seq IN (`+late+`)`, tenantID, eventID); err != nil {
+		return err
+	}
+	n, _ = r.RowsAffected()
+	res.Deliveries += int(n)
+	_, err = w.Exec(`DELETE FROM late_deliveries WHERE tenant_id = ? AND event_id = ?`, tenantID, eventID)
+	return err
 }
 
 // ignoreNoRows turns "no rows" into nil: the row went away meanwhile.

@@ -100,6 +100,9 @@ func (s *Store) DeleteTenant(ctx context.Context, id string) error {
 		for _, q := range []string{
 			`DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE tenant_id = ?)`,
 			`DELETE FROM deliveries WHERE tenant_id = ?`,
+			`DELETE FROM endpoint_stats WHERE tenant_id = ?`,
+			`DELETE FROM alerts WHERE tenant_id = ?`,
+			`DELETE FROM late_deliveries WHERE tenant_id = ?`,
 			`DELETE FROM audit_log WHERE tenant_id = ?`,
 		} {
 			if _, err := w.Exec(q, id); err != nil {

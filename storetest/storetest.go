@@ -49,6 +49,12 @@ func Run(t *testing.T, open Opener) {
 		{"Purge", testPurge},
 		{"PurgeBatches", testPurgeBatches},
 		{"PurgeRacesRetry", testPurgeRacesRetry},
+		{"EndpointOpsFields", testEndpointOpsFields},
+		{"StatsAndFailing", testStatsAndFailing},
+		{"DisableFailing", testDisableFailing},
+		{"RecoverReplay", testRecoverReplay},
+		{"PurgeLateDeliveries", testPurgeLateDeliveries},
+		{"AlertsAndUsage", testAlertsAndUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
