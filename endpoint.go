@@ -112,8 +112,15 @@ type Endpoint struct {
 }
 
 // Subscribes reports whether the endpoint wants events of type typ.
+// Operational events (hookd.*) are only for endpoints that name them
+// ("hookd.*", "hookd.delivery.*" or exact): "*" does not include them,
+// so an endpoint that takes everything is not flooded with hookd's
+// reports about itself.
 func (e *Endpoint) Subscribes(typ string) bool {
 	for _, p := range e.Events {
+		if p == "*" && IsOperational(typ) {
+			continue
+		}
 		if MatchEventPattern(p, typ) {
 			return true
 		}

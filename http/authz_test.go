@@ -123,6 +123,8 @@ type authzRow struct {
 	destructive bool
 }
 
+func endpointOf(f *fixture, _ string) string { return f.endpointID }
+
 func fixed(v any) func(int64) any { return func(int64) any { return v } }
 
 // authzTable has a row for every route; TestAuthorizationTable fails for a
@@ -167,6 +169,18 @@ var authzTable = map[string]authzRow{
 		id: func(f *fixture, _ string) string { return f.endpointID }},
 	"DELETE /v1/tenants/{tenant}/endpoints/{id}": {rule: writeRule, ok: 204, destructive: true,
 		id: func(f *fixture, _ string) string { return f.endpointID }},
+	"POST /v1/tenants/{tenant}/endpoints/{id}/enable":  {rule: writeRule, ok: 200, id: endpointOf},
+	"POST /v1/tenants/{tenant}/endpoints/{id}/disable": {rule: writeRule, ok: 200, id: endpointOf, destructive: true},
+	"POST /v1/tenants/{tenant}/endpoints/{id}/pause":   {rule: writeRule, ok: 200, id: endpointOf, destructive: true},
+	"POST /v1/tenants/{tenant}/endpoints/{id}/resume":  {rule: writeRule, ok: 200, id: endpointOf},
+	"POST /v1/tenants/{tenant}/endpoints/{id}/rotate-secret": {rule: writeRule, ok: 200, id: endpointOf,
+		body: fixed(map[string]any{"overlap": "1h"})},
+	"POST /v1/tenants/{tenant}/endpoints/{id}/test": {rule: writeRule, ok: 200, id: endpointOf},
+	"POST /v1/tenants/{tenant}/endpoints/{id}/recover": {rule: writeRule, ok: 200, id: endpointOf,
+		body: fixed(map[string]any{"since": time.Now().Add(-time.Hour)})},
+	"POST /v1/tenants/{tenant}/endpoints/{id}/replay": {rule: writeRule, ok: 200, id: endpointOf,
+		body: fixed(map[string]any{"since": time.Now().Add(-time.Hour)})},
+	"POST /v1/tenants/{tenant}/probe": {rule: writeRule, ok: 200, body: fixed(map[string]any{"url": "https://example.com/probe"})},
 
 	"POST /v1/tenants/{tenant}/events": {rule: writeRule, ok: 202, body: fixed(map[string]any{"type": "a.b", "data": map[string]any{}})},
 	"POST /v1/tenants/{tenant}/events/batch": {rule: writeRule, ok: 202,

@@ -3,25 +3,28 @@ package http
 import (
 	"encoding/base64"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/hookd/hookd"
+	"github.com/hookd/hookd/notify"
 )
 
 // endpointInput is the body of endpoint create: the settable fields of
 // hookd.Endpoint plus an optional caller-chosen signing secret.
 type endpointInput struct {
-	Name          string            `json:"name"`
-	Description   string            `json:"description"`
-	URL           string            `json:"url"`
-	Events        []string          `json:"events"`
-	Headers       map[string]string `json:"headers"`
-	Signatures    []hookd.Signature `json:"signatures"`
-	Timeout       hookd.Duration    `json:"timeout"`
-	RetrySchedule []hookd.Duration  `json:"retry_schedule"`
-	MaxInFlight   int               `json:"max_in_flight"`
-	RateLimit     float64           `json:"rate_limit"`
-	Secret        string            `json:"secret"`
+	Name          string             `json:"name"`
+	Description   string             `json:"description"`
+	URL           string             `json:"url"`
+	Events        []string           `json:"events"`
+	Headers       map[string]string  `json:"headers"`
+	Signatures    []hookd.Signature  `json:"signatures"`
+	Timeout       hookd.Duration     `json:"timeout"`
+	RetrySchedule []hookd.Duration   `json:"retry_schedule"`
+	MaxInFlight   int                `json:"max_in_flight"`
+	RateLimit     float64            `json:"rate_limit"`
+	Mode          hookd.DeliveryMode `json:"mode"`
+	Secret        string             `json:"secret"`
 }
 
 // endpointWithSecret is the create response: the only one carrying the secret.
@@ -62,15 +65,19 @@ func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request) error {
 	ep := &hookd.Endpoint{
 		TenantID: tenant, Name: in.Name, Description: in.Description, URL: in.URL, Events: in.Events,
 		Headers: in.Headers, Signatures: in.Signatures, Timeout: in.Timeout, RetrySchedule: in.RetrySchedule,
-		MaxInFlight: in.MaxInFlight, RateLimit: in.RateLimit, Secrets: []hookd.Secret{{Value: secret, CreatedAt: s.now().UTC()}},
+		MaxInFlight: in.MaxInFlight, RateLimit: in.RateLimit, Mode: in.Mode, Secrets: []hookd.Secret{{Value: secret, CreatedAt: s.now().UTC()}},
 	}
 	ep.SetDefaults()
 	if err := ep.Validate(s.cfg.AllowInsecure); err != nil {
 		return err
 	}
+	if err := s.checkSubscriptions(r.Context(), tenant, ep.Events); err != nil {
+		return err
+	}
 	if err := s.cfg.Store.CreateEndpoint(r.Context(), ep); err != nil {
 		return err
 	}
+	s.notify(r.Context(), tenant, notify.EndpointEvent(hookd.TypeEndpointCreated, ep, ""))
 	writeJSON(w, http.StatusCreated, endpointWithSecret{Endpoint: ep, Secret: secret})
 	return nil
 }
@@ -96,6 +103,7 @@ func (s *Server) listEndpoints(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.withStats(r.Context(), tenant, items...)
 	writeList(w, items, next)
 	return nil
 }
@@ -109,6 +117,7 @@ func (s *Server) getEndpoint(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.withStats(r.Context(), tenant, ep)
 	writeJSON(w, http.StatusOK, ep)
 	return nil
 }
@@ -156,12 +165,33 @@ func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request) error {
 	if upd.RateLimit != nil {
 		upd.RateLimit = &merged.RateLimit
 	}
+	if upd.Mode != nil {
+		upd.Mode = &merged.Mode
+	}
+	if upd.Events != nil {
+		if err := s.checkSubscriptions(r.Context(), tenant, added(current.Events, merged.Events)); err != nil {
+			return err
+		}
+	}
 	ep, err := s.cfg.Store.UpdateEndpoint(r.Context(), tenant, current.ID, upd)
 	if err != nil {
 		return err
 	}
+	s.notify(r.Context(), tenant, notify.EndpointEvent(hookd.TypeEndpointUpdated, ep, ""))
+	s.withStats(r.Context(), tenant, ep)
 	writeJSON(w, http.StatusOK, ep)
 	return nil
+}
+
+// added returns the patterns of now that were not in before.
+func added(before, now []string) []string {
+	var out []string
+	for _, p := range now {
+		if !slices.Contains(before, p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func (s *Server) deleteEndpoint(w http.ResponseWriter, r *http.Request) error {
@@ -169,9 +199,14 @@ func (s *Server) deleteEndpoint(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.cfg.Store.DeleteEndpoint(r.Context(), tenant, r.PathValue("id")); err != nil {
+	ep, err := s.cfg.Store.FindEndpointByID(r.Context(), tenant, r.PathValue("id"))
+	if err != nil {
 		return err
 	}
+	if err := s.cfg.Store.DeleteEndpoint(r.Context(), tenant, ep.ID); err != nil {
+		return err
+	}
+	s.notify(r.Context(), tenant, notify.EndpointEvent(hookd.TypeEndpointDeleted, ep, ""))
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -32,6 +32,12 @@ type Config struct {
 	// Retry-After. 0 disables the limit. Health checks are not limited.
 	ClientRate  float64
 	ClientBurst int
+	// Notifier publishes operational events (endpoint created, updated,
+	// deleted, disabled). May be nil.
+	Notifier hookd.Notifier
+	// Tester sends test requests (endpoint test, probe). May be nil: those
+	// routes then answer 503.
+	Tester Tester
 }
 
 // Dispatcher is the part of a local delivery dispatcher publishing uses
@@ -128,6 +134,15 @@ func apiRoutes() []apiRoute {
 		{"GET " + t + "/endpoints/{id}", (*Server).getEndpoint},
 		{"PATCH " + t + "/endpoints/{id}", (*Server).updateEndpoint},
 		{"DELETE " + t + "/endpoints/{id}", (*Server).deleteEndpoint},
+		{"POST " + t + "/endpoints/{id}/enable", setState(hookd.EndpointEnabled, "enable", hookd.EndpointDisabled)},
+		{"POST " + t + "/endpoints/{id}/disable", setState(hookd.EndpointDisabled, "disable")},
+		{"POST " + t + "/endpoints/{id}/pause", setState(hookd.EndpointPaused, "pause", hookd.EndpointEnabled)},
+		{"POST " + t + "/endpoints/{id}/resume", setState(hookd.EndpointEnabled, "resume", hookd.EndpointPaused)},
+		{"POST " + t + "/endpoints/{id}/rotate-secret", (*Server).rotateSecret},
+		{"POST " + t + "/endpoints/{id}/test", (*Server).testEndpoint},
+		{"POST " + t + "/endpoints/{id}/recover", (*Server).recoverEndpoint},
+		{"POST " + t + "/endpoints/{id}/replay", (*Server).replayEndpoint},
+		{"POST " + t + "/probe", (*Server).probe},
 
 		{"POST " + t + "/events", (*Server).publish},
 		{"POST " + t + "/events/batch", (*Server).publishBatch},

@@ -26,6 +26,10 @@ type env struct {
 	url   string
 	clock *clock
 	wakes atomic.Int64
+	// tester answers test and probe requests; notes records operational
+	// events published through the API.
+	tester *fakeTester
+	notes  *notes
 
 	// Keys: a superadmin, an admin and a viewer of tenant acme, and an
 	// admin of tenant beta.
@@ -41,8 +45,8 @@ func newEnv(t *testing.T, opts ...func(*hookdhttp.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{store: s, spy: &spyStore{Store: s}, clock: &clock{t: time.Now()}}
-	cfg := hookdhttp.Config{Store: e.spy, Now: e.clock.Now, OnPublish: func() { e.wakes.Add(1) }}
+	e := &env{store: s, spy: &spyStore{Store: s}, clock: &clock{t: time.Now()}, tester: &fakeTester{status: 204}, notes: &notes{}}
+	cfg := hookdhttp.Config{Store: e.spy, Now: e.clock.Now, OnPublish: func() { e.wakes.Add(1) }, Tester: e.tester, Notifier: e.notes}
 	for _, o := range opts {
 		o(&cfg)
 	}
