@@ -1,5 +1,7 @@
-// Package maintain runs hookd's periodic maintenance (retention, expired
-// token cleanup) on one node of a deployment: the leader.
+// Package maintain runs hookd's periodic maintenance on one node of a
+// deployment, the leader: retention and expired token cleanup
+// (StoreTasks), and self-monitoring (OpsTasks): disabling endpoints that
+// keep failing, alerts, and pruning endpoint statistics.
 //
 // A Runner holds a list of Tasks and a Campaign. It campaigns for
 // leadership; while it leads, every task runs at once and then every
@@ -10,8 +12,9 @@
 // again.
 //
 // Leader work may run twice at the edges of a leadership change (see
-// postgres.Elector): tasks must be safe to repeat, as retention and token
-// cleanup are.
+// postgres.Elector): tasks must be safe to repeat, as all built-in ones
+// are (an endpoint is disabled once; an alert incident opens once, in one
+// database statement).
 package maintain
 
 import (
@@ -137,6 +140,7 @@ func (r *Runner) Run(ctx context.Context) error {
 // lead runs every task on its schedule until ctx ends, then waits for them.
 func (r *Runner) lead(ctx context.Context) {
 	r.log.Info("maintenance: leading", slog.Int("tasks", len(r.tasks)))
+	ctx = context.WithValue(ctx, termKey{}, &term{began: r.clock.Now()})
 	var wg sync.WaitGroup
 	for _, t := range r.tasks {
 		wg.Add(1)
@@ -196,3 +200,19 @@ type panicError struct {
 }
 
 func (p *panicError) Error() string { return fmt.Sprintf("panic: %v", p.value) }
+
+// term marks one period of leadership in the context of the task runs
+// (see termOf).
+type term struct{ began time.Time }
+
+type termKey struct{}
+
+// termOf returns the leadership term a task run belongs to: the same
+// pointer for every run of one term, a new one after leadership was lost
+// and won again (another node may have led in between). It is nil outside
+// a Runner (a test calling Task.Run). Tasks that remember database state
+// between runs forget it when the term changes.
+func termOf(ctx context.Context) *term {
+	t, _ := ctx.Value(termKey{}).(*term)
+	return t
+}
