@@ -8,6 +8,13 @@ import (
 )
 
 // EventType is an entry of a tenant's event catalog.
+//
+// Schema, when set, is a JSON Schema (draft 2020-12 unless its $schema names
+// another draft) that published payloads of the type must satisfy; Example
+// must satisfy it too. A Deprecated type is still published and delivered;
+// an Archived one is still published, but new subscriptions cannot name it.
+// Builtin marks the operational types (OperationalEventTypes), which are in
+// every tenant's catalog without being stored; they have no times.
 type EventType struct {
 	TenantID    string          `json:"-"`
 	Name        string          `json:"name"`
@@ -16,8 +23,9 @@ type EventType struct {
 	Example     json.RawMessage `json:"example,omitempty"` // sample payload
 	Deprecated  bool            `json:"deprecated"`
 	Archived    bool            `json:"archived"`
-	CreatedAt   time.Time       `json:"created_at"`
-	UpdatedAt   time.Time       `json:"updated_at"`
+	Builtin     bool            `json:"builtin,omitempty"`
+	CreatedAt   time.Time       `json:"created_at,omitzero"`
+	UpdatedAt   time.Time       `json:"updated_at,omitzero"`
 }
 
 // EventTypeUpdate holds the fields to change; nil means unchanged.
@@ -69,10 +77,17 @@ func MatchEventPattern(p, typ string) bool {
 	return p == typ
 }
 
-// Validate returns EINVALID if the event type's fields are not acceptable.
+// Validate returns EINVALID if the event type's fields are not acceptable:
+// a bad name, a name under OperationalPrefix (unless t is Builtin), a long
+// description, or a schema or example that is not JSON. Whether the schema
+// compiles and the example satisfies it is checked where schemas are
+// compiled (the http package).
 func (t *EventType) Validate() error {
 	if err := ValidateEventTypeName(t.Name); err != nil {
 		return err
+	}
+	if IsOperational(t.Name) && !t.Builtin {
+		return Errorf(EINVALID, "Event type names starting with %q are reserved for hookd's operational events.", OperationalPrefix)
 	}
 	if len(t.Description) > 2000 {
 		return Errorf(EINVALID, "Description must be at most 2000 characters.")

@@ -21,18 +21,21 @@ type eventInput struct {
 }
 
 // publishResult is the answer to a single publish; a replay answers the
-// same as the first publish did.
+// same as the first publish did. Deprecated is set when the event's type is
+// deprecated in the catalog (at the time of the answer).
 type publishResult struct {
 	ID         string    `json:"id"`
 	Type       string    `json:"type"`
 	Deliveries int       `json:"deliveries"`
 	CreatedAt  time.Time `json:"created_at"`
+	Deprecated bool      `json:"deprecated,omitempty"`
 }
 
 // batchResult is one entry of a batch answer, in request order.
 type batchResult struct {
 	ID         string `json:"id"`
 	Deliveries int    `json:"deliveries"`
+	Deprecated bool   `json:"deprecated,omitempty"`
 }
 
 // batchAnswer is the answer to a batch publish (not a page: no cursor).
@@ -58,17 +61,25 @@ func (s *Server) batchLimit() int64 {
 	return min(hookd.MaxBatchEvents*(s.cfg.MaxBodyBytes+envelopeOverhead), maxBatchBody)
 }
 
-// fill sets ev from in and validates it. key is the idempotency key of the
-// request when in carries none.
-func (s *Server) fill(ev *hookd.Event, in *eventInput, key string) error {
+// fill sets ev from in and validates it, against its type in cat too
+// (EUNPROCESSABLE if the data fails the type's schema); it reports whether
+// the type is deprecated. key is the idempotency key of the request when in
+// carries none. Types under hookd. are refused: only hookd publishes them.
+func (s *Server) fill(ev *hookd.Event, in *eventInput, key string, cat *catalog) (deprecated bool, err error) {
 	if in.IdempotencyKey != "" {
 		key = in.IdempotencyKey
 	}
 	*ev = hookd.Event{ID: in.ID, Type: in.Type, Payload: in.Data, IdempotencyKey: key, Origin: hookd.OriginAPI}
 	if int64(len(ev.Payload)) > s.cfg.MaxBodyBytes {
-		return hookd.Errorf(hookd.ETOOLARGE, "Event data is over %d bytes.", s.cfg.MaxBodyBytes)
+		return false, hookd.Errorf(hookd.ETOOLARGE, "Event data is over %d bytes.", s.cfg.MaxBodyBytes)
 	}
-	return ev.Validate()
+	if err := ev.Validate(); err != nil {
+		return false, err
+	}
+	if hookd.IsOperational(ev.Type) {
+		return false, hookd.Errorf(hookd.EINVALID, "Event types starting with %q are reserved: hookd publishes its operational events itself.", hookd.OperationalPrefix)
+	}
+	return cat.check(ev)
 }
 
 // publishEvents publishes validated events of one tenant in one PublishEvents
@@ -118,8 +129,13 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
 	if in.IdempotencyKey != "" {
 		return hookd.Errorf(hookd.EINVALID, "Send the idempotency key in the Idempotency-Key header.")
 	}
+	cat, err := s.catalog(r.Context(), tenant)
+	if err != nil {
+		return err
+	}
 	ev := new(hookd.Event)
-	if err := s.fill(ev, &in, key); err != nil {
+	deprecated, err := s.fill(ev, &in, key, cat)
+	if err != nil {
 		return err
 	}
 	if err := s.publishEvents(r.Context(), tenant, []*hookd.Event{ev}); err != nil {
@@ -128,7 +144,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
 	if ev.Duplicate {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
-	writeJSON(w, http.StatusAccepted, publishResult{ID: ev.ID, Type: ev.Type, Deliveries: ev.Deliveries, CreatedAt: ev.CreatedAt})
+	writeJSON(w, http.StatusAccepted, publishResult{ID: ev.ID, Type: ev.Type, Deliveries: ev.Deliveries, CreatedAt: ev.CreatedAt, Deprecated: deprecated})
 	return nil
 }
 
@@ -143,10 +159,15 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	cat, err := s.catalog(r.Context(), tenant)
+	if err != nil {
+		return err
+	}
 	events := make([]hookd.Event, len(inputs))
 	ptrs := make([]*hookd.Event, len(inputs))
+	out := make([]batchResult, len(events))
 	for i := range inputs {
-		if err := s.fill(&events[i], &inputs[i], ""); err != nil {
+		if out[i].Deprecated, err = s.fill(&events[i], &inputs[i], "", cat); err != nil {
 			return hookd.Errorf(hookd.ErrorCode(err), "events[%d]: %s", i, hookd.ErrorMessage(err))
 		}
 		ptrs[i] = &events[i]
@@ -154,9 +175,8 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) error {
 	if err := s.publishEvents(r.Context(), tenant, ptrs); err != nil {
 		return err
 	}
-	out := make([]batchResult, len(events))
 	for i := range events {
-		out[i] = batchResult{ID: events[i].ID, Deliveries: events[i].Deliveries}
+		out[i].ID, out[i].Deliveries = events[i].ID, events[i].Deliveries
 	}
 	writeJSON(w, http.StatusAccepted, batchAnswer{Data: out})
 	return nil

@@ -29,6 +29,7 @@ func Run(t *testing.T, open Opener) {
 		{"Audit", testAudit},
 		{"DeleteTenantRemovesAll", testDeleteTenantRemovesAll},
 		{"EventTypes", testEventTypes},
+		{"Catalog", testCatalog},
 		{"Endpoints", testEndpoints},
 		{"EndpointPagination", testEndpointPagination},
 		{"PublishFanOut", testPublishFanOut},
