@@ -96,14 +96,14 @@ const claimSQL = `WITH cand AS (
 ), claimed AS (
 	UPDATE deliveries d SET state = 'delivering', lease_owner = $2, next_attempt_at = $3, updated_at = $1
 	FROM pick WHERE d.id = pick.id
-	RETURNING d.id, d.seq, d.tenant_id, d.event_id, d.event_type, d.endpoint_id, d.attempts, d.manual, d.created_at
+	RETURNING d.id, d.seq, d.tenant_id, d.event_id, d.event_type, d.endpoint_id, d.attempts, d.throttled, d.manual, d.created_at
 ), spent AS (
 	-- Rate-limited endpoints pay for what was leased.
 	UPDATE endpoints e SET rate_tokens = r.budget - c.n, rate_at = $1
 	FROM room r JOIN (SELECT endpoint_id, count(*) AS n FROM claimed GROUP BY endpoint_id) c ON c.endpoint_id = r.id
 	WHERE e.id = r.id AND r.budget IS NOT NULL
 )
-SELECT c.id, c.seq, c.tenant_id, c.event_id, c.event_type, c.endpoint_id, c.attempts, c.manual, c.created_at, ev.created_at,
+SELECT c.id, c.seq, c.tenant_id, c.event_id, c.event_type, c.endpoint_id, c.attempts, c.throttled, c.manual, c.created_at, ev.created_at,
 	CASE WHEN row_number() OVER (PARTITION BY c.tenant_id, c.event_id ORDER BY c.id) = 1 THEN ev.payload END
 FROM claimed c JOIN events ev ON ev.tenant_id = c.tenant_id AND ev.id = c.event_id
 ORDER BY c.seq`
@@ -139,7 +139,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, c hookd.Claim) ([]*hookd.Cl
 			cd := &hookd.ClaimedDelivery{}
 			var payload []byte
 			if err := rows.Scan(&cd.ID, &cd.Seq, &cd.TenantID, &cd.EventID, &cd.EventType, &cd.EndpointID, &cd.Attempts,
-				&cd.Manual, &cd.CreatedAt, &cd.EventCreatedAt, &payload); err != nil {
+				&cd.Throttled, &cd.Manual, &cd.CreatedAt, &cd.EventCreatedAt, &payload); err != nil {
 				return err
 			}
 			key := [2]string{cd.TenantID, cd.EventID}
@@ -179,10 +179,12 @@ func claimScan(limit int) int { return max(64, 2*limit) }
 // r.Owner; otherwise it is marked Stale and nothing of it is written. For
 // applied results it inserts the attempts (numbered from the delivery's
 // attempt count, written back to r.Attempt.Number and ID), moves the
-// deliveries, and updates each endpoint's last delivery, status and failure
-// count once, disabling it when a result carries a DisableReason. r.NextAt
-// is written back as stored (microseconds). Afterwards a NOTIFY tells the
-// nodes that endpoints have free slots again.
+// deliveries (counting throttling answers apart), updates each endpoint's
+// last delivery, status, failure count and failing_since once, disabling it
+// when a result carries a DisableReason, and adds the attempts to the
+// endpoints' stats slots. r.NextAt is written back as stored
+// (microseconds). Afterwards a NOTIFY tells the nodes that endpoints have
+// free slots again.
 func (s *Store) CompleteDeliveries(ctx context.Context, results []*hookd.DeliveryResult) error {
 	if len(results) == 0 {
 		return nil
@@ -194,6 +196,7 @@ func (s *Store) CompleteDeliveries(ctx context.Context, results []*hookd.Deliver
 	n := len(results)
 	ids, owners, states := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
 	nexts := make([]pgtype.Timestamptz, 0, n)
+	throttled := make([]int32, 0, n)
 	first := map[string]int{} // a delivery repeated in one call applies once
 	for i, r := range results {
 		if _, dup := first[r.DeliveryID]; dup {
@@ -206,15 +209,20 @@ func (s *Store) CompleteDeliveries(ctx context.Context, results []*hookd.Deliver
 			next = pgtype.Timestamptz{Time: micro(r.NextAt), Valid: true}
 		}
 		nexts = append(nexts, next)
+		t := int32(0)
+		if r.Throttled {
+			t = 1
+		}
+		throttled = append(throttled, t)
 	}
 	applied := map[string]int{} // delivery id -> attempt number
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		clear(applied)
-		rows, err := tx.Query(ctx, `UPDATE deliveries d SET state = x.state, attempts = d.attempts + 1, next_attempt_at = x.next,
-				manual = false, lease_owner = NULL, updated_at = $5
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS x(id, owner, state, next)
+		rows, err := tx.Query(ctx, `UPDATE deliveries d SET state = x.state, attempts = d.attempts + 1,
+				throttled = d.throttled + x.throttled, next_attempt_at = x.next, manual = false, lease_owner = NULL, updated_at = $5
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $6::int[]) AS x(id, owner, state, next, throttled)
 			WHERE d.id = x.id AND d.state = 'delivering' AND d.lease_owner = x.owner
-			RETURNING d.id, d.attempts`, ids, owners, states, nexts, now)
+			RETURNING d.id, d.attempts`, ids, owners, states, nexts, now, throttled)
 		if err != nil {
 			return err
 		}
@@ -299,59 +307,74 @@ func queueAttempts(b *pgx.Batch, results []*hookd.DeliveryResult, first map[stri
 		ids, deliveries, tenants, numbers, triggers, urls, started, durations, statuses, headers, bodies, errs, classes)
 }
 
-// queueEndpointStats updates each endpoint touched by applied results once:
-// the last result (in slice order) sets last_delivery_at and last_status; a
-// success resets consecutive_failures to the failures after it; a
-// DisableReason disables the endpoint. The rows are locked in id order
-// first, so concurrent completions cannot deadlock on them.
+// queueEndpointStats updates each endpoint touched by applied results once
+// (see hookd.Outcomes): the last result (in slice order) sets
+// last_delivery_at and last_status; a success resets consecutive_failures
+// to the failures after it and failing_since to the first of those (NULL
+// if none), otherwise failing_since keeps its value or becomes the first
+// failure; a DisableReason disables the endpoint. The rows are locked in id
+// order first, so concurrent completions cannot deadlock on them. Then the
+// attempts are added to their endpoints' stats slots in one statement; a
+// slot is written only under its endpoint's lock, so that cannot deadlock
+// either.
 func queueEndpointStats(b *pgx.Batch, results []*hookd.DeliveryResult, first map[string]int, applied map[string]int, now time.Time) {
-	type stat struct {
-		last     *hookd.DeliveryResult
-		reset    bool
-		failures int32
-		disable  string
-	}
-	stats := map[string]*stat{}
-	for i, r := range results {
-		if _, ok := applied[r.DeliveryID]; !ok || first[r.DeliveryID] != i {
-			continue
-		}
-		st := stats[r.EndpointID]
-		if st == nil {
-			st = &stat{}
-			stats[r.EndpointID] = st
-		}
-		st.last = r
-		if r.State == hookd.DeliverySucceeded {
-			st.reset, st.failures = true, 0
-		} else {
-			st.failures++
-		}
-		if r.DisableReason != "" {
-			st.disable = cleanText(r.DisableReason)
-		}
-	}
-	ids := make([]string, 0, len(stats))
-	for id := range stats {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	lastAt, statuses, resets, failures, disables := make([]time.Time, len(ids)), make([]int32, len(ids)), make([]bool, len(ids)), make([]int32, len(ids)), make([]string, len(ids))
+	stats, ids, slots := hookd.Outcomes(results, func(i int) bool {
+		_, ok := applied[results[i].DeliveryID]
+		return ok && first[results[i].DeliveryID] == i
+	})
+	n := len(ids)
+	lastAt, statuses, resets, failures, disables := make([]time.Time, n), make([]int32, n), make([]bool, n), make([]int32, n), make([]string, n)
+	firstFailures := make([]pgtype.Timestamptz, n)
 	for i, id := range ids {
 		st := stats[id]
-		lastAt[i], statuses[i] = micro(st.last.Attempt.StartedAt), int32(st.last.Attempt.StatusCode)
-		resets[i], failures[i], disables[i] = st.reset, st.failures, st.disable
+		lastAt[i], statuses[i] = micro(st.Last.Attempt.StartedAt), int32(st.Last.Attempt.StatusCode)
+		resets[i], failures[i], disables[i] = st.Reset, int32(st.Failures), cleanText(st.Disable)
+		if st.FirstFailure != nil {
+			firstFailures[i] = pgtype.Timestamptz{Time: micro(*st.FirstFailure), Valid: true}
+		}
 	}
 	b.Queue(`SELECT 1 FROM endpoints WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, ids)
 	b.Queue(`UPDATE endpoints e SET last_delivery_at = x.last_at, last_status = x.status,
 			consecutive_failures = CASE WHEN x.reset THEN x.failures ELSE e.consecutive_failures + x.failures END,
+			failing_since = CASE WHEN x.reset THEN x.first_failure ELSE coalesce(e.failing_since, x.first_failure) END,
 			state = CASE WHEN x.disable <> '' THEN 'disabled' ELSE e.state END,
 			state_reason = CASE WHEN x.disable <> '' AND e.state <> 'disabled' THEN x.disable ELSE e.state_reason END,
 			state_changed_at = CASE WHEN x.disable <> '' AND e.state <> 'disabled' THEN $6 ELSE e.state_changed_at END,
 			updated_at = CASE WHEN x.disable <> '' AND e.state <> 'disabled' THEN $6 ELSE e.updated_at END
-		FROM unnest($1::text[], $2::timestamptz[], $3::int[], $4::bool[], $5::int[], $7::text[])
-			AS x(id, last_at, status, reset, failures, disable)
-		WHERE e.id = x.id`, ids, lastAt, statuses, resets, failures, now, disables)
+		FROM unnest($1::text[], $2::timestamptz[], $3::int[], $4::bool[], $5::int[], $7::text[], $8::timestamptz[])
+			AS x(id, last_at, status, reset, failures, disable, first_failure)
+		WHERE e.id = x.id`, ids, lastAt, statuses, resets, failures, now, disables, firstFailures)
+	queueStats(b, slots)
+}
+
+// queueStats adds attempt counts to their stats slots in one statement, in
+// (endpoint, bucket) order.
+func queueStats(b *pgx.Batch, slots map[hookd.StatsKey]*hookd.StatsCount) {
+	if len(slots) == 0 {
+		return
+	}
+	keys := make([]hookd.StatsKey, 0, len(slots))
+	for k := range slots {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].EndpointID != keys[j].EndpointID {
+			return keys[i].EndpointID < keys[j].EndpointID
+		}
+		return keys[i].Bucket.Before(keys[j].Bucket)
+	})
+	n := len(keys)
+	endpoints, tenants, buckets := make([]string, n), make([]string, n), make([]time.Time, n)
+	succeeded, failed := make([]int32, n), make([]int32, n)
+	for i, k := range keys {
+		c := slots[k]
+		endpoints[i], tenants[i], buckets[i] = k.EndpointID, c.TenantID, micro(k.Bucket)
+		succeeded[i], failed[i] = int32(c.Succeeded), int32(c.Failed)
+	}
+	b.Queue(`INSERT INTO endpoint_stats AS st (endpoint_id, bucket, tenant_id, succeeded, failed)
+		SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::int[], $5::int[])
+		ON CONFLICT (endpoint_id, bucket) DO UPDATE SET succeeded = st.succeeded + excluded.succeeded, failed = st.failed + excluded.failed`,
+		endpoints, buckets, tenants, succeeded, failed)
 }
 
 // ReleaseDeliveries returns owner's leased deliveries among ids to the
@@ -446,14 +469,14 @@ func (s *Store) RetryDelivery(ctx context.Context, tenantID, id string, now time
 var errNotRetried = &hookd.Error{Code: hookd.ECONFLICT, Message: "The delivery cannot be retried now."}
 
 const deliveryColumns = `id, seq, tenant_id, event_id, event_type, endpoint_id, state, attempts, next_attempt_at, manual,
-	lease_owner, created_at, updated_at`
+	lease_owner, created_at, updated_at, throttled`
 
 func scanDelivery(row pgx.Row) (*hookd.Delivery, error) {
 	var d hookd.Delivery
 	var state string
 	var owner *string
 	if err := row.Scan(&d.ID, &d.Seq, &d.TenantID, &d.EventID, &d.EventType, &d.EndpointID, &state, &d.Attempts,
-		&d.NextAttemptAt, &d.Manual, &owner, &d.CreatedAt, &d.UpdatedAt); err != nil {
+		&d.NextAttemptAt, &d.Manual, &owner, &d.CreatedAt, &d.UpdatedAt, &d.Throttled); err != nil {
 		return nil, err
 	}
 	if owner != nil {
@@ -535,11 +558,19 @@ func (s *Store) FindDeliveries(ctx context.Context, f hookd.DeliveryFilter) ([]*
 	args := []any{f.TenantID, before, string(f.State), f.Size() + 1}
 	switch {
 	case f.EventID != "":
-		// An event's deliveries lie in the id range its row records.
-		q = `SELECT ` + deliveryColumns + ` FROM deliveries d
-			WHERE d.tenant_id = $1 AND d.seq < $2 AND ($3 = '' OR d.state = $3) AND d.event_id = $5 AND ($6 = '' OR d.endpoint_id = $6)
-			  AND d.id BETWEEN (SELECT first_delivery FROM events WHERE tenant_id = $1 AND id = $5)
-			               AND (SELECT last_delivery FROM events WHERE tenant_id = $1 AND id = $5)
+		// An event's deliveries lie in the id range its row records, and
+		// those added later are listed in late_deliveries (UNION: a late
+		// id may fall into the range).
+		q = `SELECT ` + deliveryColumns + ` FROM (
+				SELECT d.* FROM deliveries d
+				WHERE d.id BETWEEN (SELECT first_delivery FROM events WHERE tenant_id = $1 AND id = $5)
+				               AND (SELECT last_delivery FROM events WHERE tenant_id = $1 AND id = $5)
+				  AND d.tenant_id = $1 AND d.event_id = $5
+				UNION
+				SELECT d.* FROM late_deliveries l JOIN deliveries d ON d.id = l.delivery_id
+				WHERE l.tenant_id = $1 AND l.event_id = $5 AND d.tenant_id = $1
+			) d
+			WHERE d.seq < $2 AND ($3 = '' OR d.state = $3) AND ($6 = '' OR d.endpoint_id = $6)
 			ORDER BY d.seq DESC LIMIT $4`
 		args = append(args, f.EventID, f.EndpointID)
 	case f.EndpointID != "":

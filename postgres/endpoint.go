@@ -76,6 +76,10 @@ func (s *Store) CreateEndpoint(ctx context.Context, e *hookd.Endpoint) error {
 	if state == "" {
 		state = hookd.EndpointEnabled
 	}
+	mode := e.Mode
+	if mode == "" {
+		mode = hookd.ModeAtLeastOnce
+	}
 	secrets, err := s.sealSecrets(e.Secrets)
 	if err != nil {
 		return err
@@ -83,15 +87,17 @@ func (s *Store) CreateEndpoint(ctx context.Context, e *hookd.Endpoint) error {
 	now := s.clock()
 	err = s.change(ctx, func(q querier, a *auditLog) error {
 		_, err := q.Exec(ctx, `INSERT INTO endpoints (id, tenant_id, name, description, url, events, headers, signatures, secrets,
-				state, state_reason, state_changed_at, timeout_ns, retry_schedule, max_in_flight, rate_limit, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $17, $16, $16)`,
+				state, state_reason, state_changed_at, timeout_ns, retry_schedule, max_in_flight, rate_limit, mode, last_test,
+				created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $17, $18, $19, $16, $16)`,
 			id, e.TenantID, e.Name, e.Description, e.URL, orEmpty(e.Events), headersOrEmpty(e.Headers), orEmpty(e.Signatures), secrets,
-			string(state), e.StateReason, microPtr(e.StateChanged), int64(e.Timeout), orEmpty(e.RetrySchedule), e.MaxInFlight, now, e.RateLimit)
+			string(state), e.StateReason, microPtr(e.StateChanged), int64(e.Timeout), orEmpty(e.RetrySchedule), e.MaxInFlight, now, e.RateLimit,
+			string(mode), e.LastTest)
 		if err != nil {
 			return err
 		}
 		c := *e
-		c.ID, c.State, c.CreatedAt, c.UpdatedAt = id, state, now, now
+		c.ID, c.State, c.Mode, c.CreatedAt, c.UpdatedAt = id, state, mode, now, now
 		a.record(e.TenantID, hookd.ActionEndpointCreate, hookd.ResourceEndpoint, id, nil, a.snapshot(&c))
 		return nil
 	})
@@ -100,7 +106,7 @@ func (s *Store) CreateEndpoint(ctx context.Context, e *hookd.Endpoint) error {
 	} else if err != nil {
 		return err
 	}
-	e.ID, e.State, e.CreatedAt, e.UpdatedAt = id, state, now, now
+	e.ID, e.State, e.Mode, e.CreatedAt, e.UpdatedAt = id, state, mode, now, now
 	return nil
 }
 
@@ -115,16 +121,16 @@ func headersOrEmpty(m map[string]string) map[string]string {
 // publishing can leave them out (matching needs no secrets).
 const endpointColumns = `id, tenant_id, name, description, url, events, headers, signatures, state, state_reason,
 	state_changed_at, timeout_ns, retry_schedule, max_in_flight, rate_limit, created_at, updated_at, last_delivery_at, last_status,
-	consecutive_failures`
+	consecutive_failures, mode, failing_since, last_test`
 
 // scanEndpoint reads endpointColumns, then secrets when withSecrets.
 func (s *Store) scanEndpoint(row pgx.Row, withSecrets bool) (*hookd.Endpoint, error) {
 	var e hookd.Endpoint
-	var state, secrets string
+	var state, mode, secrets string
 	var timeout int64
 	dest := []any{&e.ID, &e.TenantID, &e.Name, &e.Description, &e.URL, &e.Events, &e.Headers, &e.Signatures, &state,
 		&e.StateReason, &e.StateChanged, &timeout, &e.RetrySchedule, &e.MaxInFlight, &e.RateLimit, &e.CreatedAt, &e.UpdatedAt,
-		&e.LastDeliveryAt, &e.LastStatus, &e.ConsecutiveFailures}
+		&e.LastDeliveryAt, &e.LastStatus, &e.ConsecutiveFailures, &mode, &e.FailingSince, &e.LastTest}
 	if withSecrets {
 		dest = append(dest, &secrets)
 	}
@@ -137,8 +143,8 @@ func (s *Store) scanEndpoint(row pgx.Row, withSecrets bool) (*hookd.Endpoint, er
 			return nil, err
 		}
 	}
-	e.State, e.Timeout = hookd.EndpointState(state), hookd.Duration(timeout)
-	e.StateChanged, e.LastDeliveryAt = utcPtr(e.StateChanged), utcPtr(e.LastDeliveryAt)
+	e.State, e.Mode, e.Timeout = hookd.EndpointState(state), hookd.DeliveryMode(mode), hookd.Duration(timeout)
+	e.StateChanged, e.LastDeliveryAt, e.FailingSince = utcPtr(e.StateChanged), utcPtr(e.LastDeliveryAt), utcPtr(e.FailingSince)
 	e.CreatedAt, e.UpdatedAt = e.CreatedAt.UTC(), e.UpdatedAt.UTC()
 	return &e, nil
 }
@@ -177,7 +183,8 @@ func (s *Store) FindEndpoints(ctx context.Context, f hookd.EndpointFilter) ([]*h
 
 // UpdateEndpoint applies upd and returns the endpoint as stored; ENOTFOUND
 // if it does not exist. A state change sets state_changed_at and clears the
-// reason unless upd gives one.
+// reason unless upd gives one; a change to enabled also resets the failure
+// count and failing_since (the run of failures starts afresh).
 func (s *Store) UpdateEndpoint(ctx context.Context, tenantID, id string, upd hookd.EndpointUpdate) (*hookd.Endpoint, error) {
 	var out *hookd.Endpoint
 	var resumed bool
@@ -198,6 +205,9 @@ func (s *Store) UpdateEndpoint(ctx context.Context, tenantID, id string, upd hoo
 				e.StateReason = ""
 			}
 			resumed = e.State == hookd.EndpointEnabled
+			if resumed {
+				e.ConsecutiveFailures, e.FailingSince = 0, nil
+			}
 		}
 		secrets, err := s.sealSecrets(e.Secrets)
 		if err != nil {
@@ -205,10 +215,12 @@ func (s *Store) UpdateEndpoint(ctx context.Context, tenantID, id string, upd hoo
 		}
 		_, err = tx.Exec(ctx, `UPDATE endpoints SET name = $2, description = $3, url = $4, events = $5, headers = $6,
 				signatures = $7, secrets = $8, state = $9, state_reason = $10, state_changed_at = $11, timeout_ns = $12,
-				retry_schedule = $13, max_in_flight = $14, updated_at = $15, rate_limit = $16
+				retry_schedule = $13, max_in_flight = $14, updated_at = $15, rate_limit = $16, mode = $17, last_test = $18,
+				consecutive_failures = $19, failing_since = $20
 			WHERE id = $1`,
 			id, e.Name, e.Description, e.URL, orEmpty(e.Events), headersOrEmpty(e.Headers), orEmpty(e.Signatures), secrets,
-			string(e.State), e.StateReason, microPtr(e.StateChanged), int64(e.Timeout), orEmpty(e.RetrySchedule), e.MaxInFlight, now, e.RateLimit)
+			string(e.State), e.StateReason, microPtr(e.StateChanged), int64(e.Timeout), orEmpty(e.RetrySchedule), e.MaxInFlight, now, e.RateLimit,
+			string(e.Mode), e.LastTest, e.ConsecutiveFailures, microPtr(e.FailingSince))
 		if err != nil {
 			return err
 		}

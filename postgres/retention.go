@@ -15,16 +15,24 @@ var _ hookd.Purger = (*Store)(nil)
 
 // purgeSelect examines the next events of a pass, oldest first (index
 // events_created), with the deliveries each has where its row says (the
-// primary key range first_delivery..last_delivery): how many, how many are
-// unfinished, and their ids. purgeFirstSQL starts a pass; purgeNextSQL goes
-// on after the cursor ($2..$4).
-const purgeSelect = `SELECT e.tenant_id, e.id, e.created_at, e.deliveries, c.found, c.unfinished, c.ids
+// primary key range first_delivery..last_delivery) and those added later
+// (late_deliveries): how many there should be (the row's count plus the
+// late ones), how many were found, how many are unfinished, and their ids.
+// purgeFirstSQL starts a pass; purgeNextSQL goes on after the cursor
+// ($2..$4).
+const purgeSelect = `SELECT e.tenant_id, e.id, e.created_at, e.deliveries + c.late, c.found, c.unfinished, c.ids
 	FROM events e
 	CROSS JOIN LATERAL (
 		SELECT count(*) AS found, count(*) FILTER (WHERE d.state IN ('pending', 'failed', 'delivering')) AS unfinished,
-			coalesce(array_agg(d.id), '{}') AS ids
-		FROM deliveries d
-		WHERE d.id BETWEEN e.first_delivery AND e.last_delivery AND d.event_id = e.id AND d.tenant_id = e.tenant_id
+			coalesce(array_agg(d.id), '{}') AS ids,
+			(SELECT count(*) FROM late_deliveries l WHERE l.tenant_id = e.tenant_id AND l.event_id = e.id) AS late
+		FROM (
+			SELECT d.id, d.state FROM deliveries d
+			WHERE d.id BETWEEN e.first_delivery AND e.last_delivery AND d.event_id = e.id AND d.tenant_id = e.tenant_id
+			UNION -- a late delivery's id may fall into the range
+			SELECT d.id, d.state FROM late_deliveries l JOIN deliveries d ON d.id = l.delivery_id
+			WHERE l.tenant_id = e.tenant_id AND l.event_id = e.id
+		) d
 	) c
 	WHERE e.created_at < $1 `
 
@@ -37,7 +45,7 @@ const (
 // purgeCandidate is an examined event that looked finished.
 type purgeCandidate struct {
 	tenantID, id string
-	deliveries   int
+	deliveries   int      // how many it should have, late ones included
 	ids          []string // its deliveries
 }
 
@@ -118,9 +126,13 @@ func (s *Store) Purge(ctx context.Context, req hookd.PurgeRequest) (hookd.PurgeR
 
 // purgeCandidates locks the candidates and their deliveries (skipping
 // anything locked), re-checks them, and deletes those still old and
-// finished with their deliveries and attempts. An event's deliveries are
-// made with it and removed only with it, so the ids the scan found are
-// all of them; the check makes sure none was retried meanwhile.
+// finished with their deliveries, attempts and late_deliveries rows. An
+// event's deliveries are made with it and removed only with it, except
+// that a replay may add late ones; it does so under a lock on the event
+// (see replayInsertSQL), so once the event is locked here its late
+// deliveries are read again and an event that gained one is kept. The
+// check of the deliveries makes sure none was retried or replayed
+// meanwhile.
 func (s *Store) purgeCandidates(ctx context.Context, tx pgx.Tx, cands []purgeCandidate, before time.Time, res *hookd.PurgeResult) error {
 	n := len(cands)
 	tenants, ids := make([]string, n), make([]string, n)
@@ -129,8 +141,7 @@ func (s *Store) purgeCandidates(ctx context.Context, tx pgx.Tx, cands []purgeCan
 		tenants[i], ids[i] = c.tenantID, c.id
 		dids = append(dids, c.ids...)
 	}
-	type key struct{ tenantID, id string }
-	locked := map[key]bool{} // events locked and still old
+	locked := map[eventKey]bool{} // events locked and still old
 	rows, err := tx.Query(ctx, `SELECT e.tenant_id, e.id FROM events e
 		WHERE (e.tenant_id, e.id) IN (SELECT * FROM unnest($1::text[], $2::text[])) AND e.created_at < $3
 		FOR UPDATE OF e SKIP LOCKED`, tenants, ids, before)
@@ -138,7 +149,7 @@ func (s *Store) purgeCandidates(ctx context.Context, tx pgx.Tx, cands []purgeCan
 		return err
 	}
 	for rows.Next() {
-		var k key
+		var k eventKey
 		if err := rows.Scan(&k.tenantID, &k.id); err != nil {
 			rows.Close()
 			return err
@@ -148,6 +159,31 @@ func (s *Store) purgeCandidates(ctx context.Context, tx pgx.Tx, cands []purgeCan
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
+	}
+
+	if len(locked) > 0 {
+		// Read after the events were locked: a replay that added a late
+		// delivery to one of them has committed and is seen.
+		late, err := lateDeliveries(ctx, tx, locked)
+		if err != nil {
+			return err
+		}
+		for _, c := range cands {
+			k := eventKey{c.tenantID, c.id}
+			if !locked[k] || len(late[k]) == 0 {
+				continue
+			}
+			known := map[string]bool{}
+			for _, id := range c.ids {
+				known[id] = true
+			}
+			for _, id := range late[k] {
+				if !known[id] {
+					delete(locked, k)
+					break
+				}
+			}
+		}
 	}
 
 	finished := map[string]bool{} // deliveries locked and finished
@@ -174,7 +210,7 @@ func (s *Store) purgeCandidates(ctx context.Context, tx pgx.Tx, cands []purgeCan
 
 	var delTenants, delIDs, delDeliveries []string
 	for _, c := range cands {
-		ok := locked[key{c.tenantID, c.id}]
+		ok := locked[eventKey{c.tenantID, c.id}]
 		for _, id := range c.ids {
 			ok = ok && finished[id]
 		}
@@ -199,12 +235,44 @@ func (s *Store) purgeCandidates(ctx context.Context, tx pgx.Tx, cands []purgeCan
 		}
 		res.Deliveries = int(tag.RowsAffected())
 	}
+	_, err = tx.Exec(ctx, `DELETE FROM late_deliveries WHERE (tenant_id, event_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+		delTenants, delIDs)
+	if err != nil {
+		return err
+	}
 	tag, err := tx.Exec(ctx, `DELETE FROM events WHERE (tenant_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, delTenants, delIDs)
 	if err != nil {
 		return err
 	}
 	res.Events = int(tag.RowsAffected())
 	return nil
+}
+
+// eventKey is an event's primary key.
+type eventKey struct{ tenantID, id string }
+
+// lateDeliveries returns the ids in late_deliveries of the given events.
+func lateDeliveries(ctx context.Context, tx pgx.Tx, events map[eventKey]bool) (map[eventKey][]string, error) {
+	var tenants, ids []string
+	for k := range events {
+		tenants, ids = append(tenants, k.tenantID), append(ids, k.id)
+	}
+	rows, err := tx.Query(ctx, `SELECT tenant_id, event_id, delivery_id FROM late_deliveries
+		WHERE (tenant_id, event_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, tenants, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[eventKey][]string{}
+	for rows.Next() {
+		var tenantID, eventID, id string
+		if err := rows.Scan(&tenantID, &eventID, &id); err != nil {
+			return nil, err
+		}
+		k := eventKey{tenantID, eventID}
+		out[k] = append(out[k], id)
+	}
+	return out, rows.Err()
 }
 
 // purgeCursor is the last event a Purge examined.

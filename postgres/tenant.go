@@ -94,10 +94,11 @@ func (s *Store) UpdateTenant(ctx context.Context, id string, upd hookd.TenantUpd
 }
 
 // DeleteTenant removes the tenant and everything it owns: keys (and their
-// tokens), event types and endpoints by cascade; events, deliveries,
-// attempts and audit entries explicitly. It waits for publishes to the
-// tenant that are in progress. Its own audit entry is written outside any
-// tenant, so the deletion stays on record.
+// tokens), event types and endpoints by cascade; events, deliveries (late
+// ones included), attempts, stats slots, alerts and audit entries
+// explicitly. It waits for publishes, recovers and replays to the tenant
+// that are in progress. Its own audit entry is written outside any tenant,
+// so the deletion stays on record.
 func (s *Store) DeleteTenant(ctx context.Context, id string) error {
 	return s.changeTx(ctx, func(tx pgx.Tx, a *auditLog) error {
 		t, err := scanTenant(tx.QueryRow(ctx, `DELETE FROM tenants WHERE id = $1 RETURNING `+tenantColumns, id))
@@ -109,6 +110,7 @@ func (s *Store) DeleteTenant(ctx context.Context, id string) error {
 			`DELETE FROM deliveries WHERE tenant_id = $1`,
 			`DELETE FROM endpoint_stats WHERE tenant_id = $1`,
 			`DELETE FROM alerts WHERE tenant_id = $1`,
+			`DELETE FROM late_deliveries WHERE tenant_id = $1`,
 			`DELETE FROM events WHERE tenant_id = $1`,
 			`DELETE FROM audit_log WHERE tenant_id = $1`,
 		} {

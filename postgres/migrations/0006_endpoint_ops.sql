@@ -29,3 +29,15 @@ CREATE TABLE alerts (
     resolved_at timestamptz
 );
 CREATE UNIQUE INDEX alerts_open ON alerts (key) WHERE resolved_at IS NULL;
+
+-- An event's deliveries have ids in first_delivery..last_delivery (see
+-- events). Deliveries added later (a replay to an endpoint that had none)
+-- get ids outside that range (or, with clock skew between nodes, inside
+-- it); they are listed here, so that listings and retention find them too.
+-- Rows go with their event (Purge) or their tenant.
+CREATE TABLE late_deliveries (
+    tenant_id   text NOT NULL,
+    event_id    text NOT NULL,
+    delivery_id text NOT NULL,
+    PRIMARY KEY (tenant_id, event_id, delivery_id)
+);
