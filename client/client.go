@@ -157,6 +157,12 @@ func (c *Client) CreateEndpoint(ctx context.Context, tenant string, e *hookd.End
 	if e.MaxInFlight > 0 {
 		in["max_in_flight"] = e.MaxInFlight
 	}
+	if e.RateLimit > 0 {
+		in["rate_limit"] = e.RateLimit
+	}
+	if e.Mode != "" {
+		in["mode"] = e.Mode
+	}
 	if len(e.Secrets) > 0 && e.Secrets[0].Value != "" {
 		in["secret"] = e.Secrets[0].Value
 	}
@@ -191,6 +197,90 @@ func (c *Client) UpdateEndpoint(ctx context.Context, tenant, id string, upd hook
 // DeleteEndpoint deletes an endpoint; its unfinished deliveries are cancelled.
 func (c *Client) DeleteEndpoint(ctx context.Context, tenant, id string) error {
 	return c.do(ctx, http.MethodDelete, tenantPath(tenant, "endpoints", id), nil, nil, nil)
+}
+
+// SetEndpointState runs one of enable, disable, pause and resume on an
+// endpoint; reason (optional) is shown on it.
+func (c *Client) SetEndpointState(ctx context.Context, tenant, id, verb, reason string) (*hookd.Endpoint, error) {
+	var in any
+	if reason != "" {
+		in = map[string]string{"reason": reason}
+	}
+	var out hookd.Endpoint
+	return &out, c.do(ctx, http.MethodPost, tenantPath(tenant, "endpoints", id, verb), nil, in, &out)
+}
+
+// Rotated is the answer of RotateSecret: the new secret, shown only once.
+type Rotated struct {
+	hookd.Endpoint
+	Secret  string         `json:"secret"`
+	Secrets []hookd.Secret `json:"secrets"` // times only, never values
+}
+
+// RotateSecret makes a new signing secret (secret, or a generated one if
+// empty); the current one keeps signing for overlap (nil: the server's
+// default of 24 h).
+func (c *Client) RotateSecret(ctx context.Context, tenant, id, secret string, overlap *time.Duration) (*Rotated, error) {
+	in := map[string]any{}
+	if secret != "" {
+		in["secret"] = secret
+	}
+	if overlap != nil {
+		in["overlap"] = hookd.Duration(*overlap)
+	}
+	var out Rotated
+	return &out, c.do(ctx, http.MethodPost, tenantPath(tenant, "endpoints", id, "rotate-secret"), nil, in, &out)
+}
+
+// TestEndpoint sends a signed hookd.test event to the endpoint now.
+func (c *Client) TestEndpoint(ctx context.Context, tenant, id string) (*hookd.TestResult, error) {
+	var out hookd.TestResult
+	return &out, c.do(ctx, http.MethodPost, tenantPath(tenant, "endpoints", id, "test"), nil, nil, &out)
+}
+
+// Probe is a test request to a URL that is not an endpoint.
+type Probe struct {
+	URL        string            `json:"url"`
+	Signatures []hookd.Signature `json:"signatures,omitempty"`
+	Secret     string            `json:"secret,omitempty"`
+	Headers    map[string]string `json:"headers,omitempty"`
+}
+
+// ProbeResult is a probe's outcome and, when the server made the secret
+// it signed with, that secret.
+type ProbeResult struct {
+	hookd.TestResult
+	Secret string `json:"secret,omitempty"`
+}
+
+// Probe sends a signed hookd.test event to p.URL and stores nothing.
+func (c *Client) Probe(ctx context.Context, tenant string, p Probe) (*ProbeResult, error) {
+	var out ProbeResult
+	return &out, c.do(ctx, http.MethodPost, tenantPath(tenant, "probe"), nil, p, &out)
+}
+
+// Requeued is the answer of Recover and Replay.
+type Requeued struct {
+	Deliveries int       `json:"deliveries"`
+	Since      time.Time `json:"since"`
+	Until      time.Time `json:"until"`
+}
+
+// Requeue runs recover or replay (verb) on an endpoint for [since, until);
+// a zero until means now.
+func (c *Client) Requeue(ctx context.Context, tenant, id, verb string, since, until time.Time) (*Requeued, error) {
+	in := map[string]any{"since": since}
+	if !until.IsZero() {
+		in["until"] = until
+	}
+	var out Requeued
+	return &out, c.do(ctx, http.MethodPost, tenantPath(tenant, "endpoints", id, verb), nil, in, &out)
+}
+
+// GetEventType returns one event type of the tenant's catalog.
+func (c *Client) GetEventType(ctx context.Context, tenant, name string) (*hookd.EventType, error) {
+	var out hookd.EventType
+	return &out, c.do(ctx, http.MethodGet, tenantPath(tenant, "event-types", name), nil, nil, &out)
 }
 
 // PublishResult is the server's answer for one published event.

@@ -7,12 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
 	"time"
-	"weak"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -291,23 +289,8 @@ func (e *catalogEntry) finished() bool {
 	}
 }
 
-// catalogCaches holds each Server's catalog cache. TODO: make it a field
-// of Server, set in NewServer (http/server.go is being changed elsewhere);
-// until then the cache is found by a weak key, and dropped with its Server.
-var catalogCaches sync.Map // weak.Pointer[Server] -> *catalogCache
-
 // catalogs returns the server's catalog cache.
-func (s *Server) catalogs() *catalogCache {
-	key := weak.Make(s)
-	if c, ok := catalogCaches.Load(key); ok {
-		return c.(*catalogCache)
-	}
-	c, loaded := catalogCaches.LoadOrStore(key, &catalogCache{entries: map[string]*catalogEntry{}})
-	if !loaded {
-		runtime.AddCleanup(s, func(k weak.Pointer[Server]) { catalogCaches.Delete(k) }, key)
-	}
-	return c.(*catalogCache)
-}
+func (s *Server) catalogs() *catalogCache { return s.eventTypes }
 
 // catalog returns tenant's compiled catalog: from the cache while it is
 // fresh, else loaded once for all concurrent callers.

@@ -58,6 +58,8 @@ type Server struct {
 	keys    *keyCache
 	tenants *tenantCache
 	clients *clientLimiter // nil: no per-client limit
+	// eventTypes caches each tenant's compiled event catalog (catalog.go).
+	eventTypes *catalogCache
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -79,6 +81,7 @@ func NewServer(cfg Config) *Server {
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, now: cfg.Now, mux: http.NewServeMux(),
 		keys: newKeyCache(), tenants: newTenantCache(), clients: newClientLimiter(cfg.ClientRate, cfg.ClientBurst),
+		eventTypes: &catalogCache{entries: map[string]*catalogEntry{}},
 	}
 	s.routes()
 	return s

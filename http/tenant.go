@@ -106,6 +106,7 @@ func (s *Server) deleteTenant(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.forgetTenant(id)
+	s.forgetCatalog(id)
 	s.forgetCredentials(func(k *hookd.APIKey) bool { return k.TenantID == id })
 	w.WriteHeader(http.StatusNoContent)
 	return nil
