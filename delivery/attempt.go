@@ -37,8 +37,9 @@ func Envelope(eventID, typ string, created time.Time, payload []byte) []byte {
 	return append(b, '}')
 }
 
-// attempt sends one delivery and returns its result.
-func (d *Dispatcher) attempt(ctx context.Context, ep *hookd.Endpoint, signer *signature.Signer, cd *hookd.ClaimedDelivery) *hookd.DeliveryResult {
+// attempt sends one delivery and returns its result, the answer's header
+// and when it ended. The result's state is left to decide.
+func (d *Dispatcher) attempt(ctx context.Context, ep *hookd.Endpoint, signer *signature.Signer, cd *hookd.ClaimedDelivery) (*hookd.DeliveryResult, http.Header, time.Time) {
 	trigger := hookd.TriggerScheduled
 	if cd.Manual {
 		trigger = hookd.TriggerManual
@@ -59,46 +60,83 @@ func (d *Dispatcher) attempt(ctx context.Context, ep *hookd.Endpoint, signer *si
 		},
 	}
 	status, header, respBody, err := d.send(ctx, ep, signer, cd.ID, started, body)
-	res.Attempt.DurationMS = float64(d.now().Sub(started).Microseconds()) / 1000
+	ended := d.now()
+	res.Attempt.DurationMS = float64(ended.Sub(started).Microseconds()) / 1000
 	res.Attempt.StatusCode = status
 	res.Attempt.ResponseBody = respBody
 	res.Attempt.ResponseHeaders = flattenHeader(header)
-	if err != nil {
-		res.Attempt.ErrorClass = classify(err)
-		res.Attempt.Error = err.Error()
-	} else if status < 200 || status > 299 {
-		res.Attempt.ErrorClass = hookd.ErrClassHTTP
-		if status >= 300 && status < 400 {
-			res.Attempt.ErrorClass = hookd.ErrClassRedirect
-		}
-		res.Attempt.Error = "HTTP " + strconv.Itoa(status)
-	}
-	d.decide(res, ep, header, started)
-	return res
+	res.Attempt.Error, res.Attempt.ErrorClass = failure(status, err)
+	return res, header, ended
 }
 
-// decide sets the delivery's next state from the attempt.
-func (d *Dispatcher) decide(res *hookd.DeliveryResult, ep *hookd.Endpoint, header http.Header, now time.Time) {
-	status := res.Attempt.StatusCode
+// failure describes what went wrong with a request: err when no answer
+// came, otherwise a status that is not 2xx. Both are empty on success.
+func failure(status int, err error) (msg, class string) {
 	switch {
-	case res.Attempt.Error == "":
+	case err != nil:
+		return err.Error(), classify(err)
+	case status >= 200 && status <= 299:
+		return "", ""
+	case status >= 300 && status <= 399:
+		return "HTTP " + strconv.Itoa(status), hookd.ErrClassRedirect
+	}
+	return "HTTP " + strconv.Itoa(status), hookd.ErrClassHTTP
+}
+
+// countedBefore is how many of a delivery's attempts counted against its
+// retry schedule: all of them but the forgiven throttling answers (the
+// first maxForgivenThrottles).
+func countedBefore(attempts, throttled int) int {
+	return max(0, attempts-min(throttled, maxForgivenThrottles))
+}
+
+// decide sets the delivery's next state from its attempt, which ended at
+// now. throttled is the number of throttling answers the delivery had
+// before this attempt; pause is what this attempt's throttling answer asked
+// for (its Retry-After, or else the endpoint's backoff). decide reports
+// whether the attempt counted against the retry schedule.
+//
+//   - 2xx: succeeded. 410: dead, and the endpoint is disabled.
+//   - fire_and_forget endpoints: any other failure is dead at once.
+//   - A throttling answer (429, 502, 503, 504) among the delivery's first
+//     maxForgivenThrottles is forgiven: failed, due again after pause, and
+//     the schedule does not move.
+//   - Any other failure is the n-th counted attempt (n = attempts made -
+//     forgiven throttling answers): dead when the schedule has no entry n,
+//     else failed and due after schedule[n] with jitter (for a throttling
+//     answer past the bound, at least pause).
+func decide(res *hookd.DeliveryResult, ep *hookd.Endpoint, throttled int, pause time.Duration, now time.Time) (counts bool) {
+	a := &res.Attempt
+	switch {
+	case a.Error == "":
 		res.State = hookd.DeliverySucceeded
-		return
-	case status == http.StatusGone:
+		return true
+	case a.StatusCode == http.StatusGone:
 		res.State = hookd.DeliveryDead
 		res.DisableReason = "The endpoint answered 410 Gone."
-		return
+		return true
 	}
-	delay, ok := nextDelay(ep.RetrySchedule, res.Attempt.Number)
+	res.Throttled = isThrottle(a.StatusCode)
+	if ep.Mode == hookd.ModeFireAndForget {
+		res.State = hookd.DeliveryDead
+		return true
+	}
+	if res.Throttled && throttled < maxForgivenThrottles {
+		res.State = hookd.DeliveryFailed
+		res.NextAt = now.Add(pause)
+		return false
+	}
+	delay, ok := nextDelay(ep.RetrySchedule, countedBefore(a.Number-1, throttled)+1)
 	if !ok {
 		res.State = hookd.DeliveryDead
-		return
+		return true
 	}
-	if ra, ok := retryAfter(header, status, now); ok {
-		delay = ra
+	if res.Throttled {
+		delay = max(delay, pause)
 	}
 	res.State = hookd.DeliveryFailed
 	res.NextAt = now.Add(delay)
+	return true
 }
 
 // retryAfter returns the Retry-After delay of a throttling answer (429, 502,

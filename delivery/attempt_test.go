@@ -74,38 +74,65 @@ func TestNextDelay(t *testing.T) {
 	}
 }
 
+// decide: the schedule position is the attempts made minus the forgiven
+// throttling answers (the first maxForgivenThrottles), and fire_and_forget
+// endpoints get one attempt.
 func TestDecide(t *testing.T) {
 	t.Parallel()
-	d := New(Config{})
-	ep := &hookd.Endpoint{RetrySchedule: []hookd.Duration{0, hookd.Duration(time.Minute), hookd.Duration(time.Hour)}}
+	sched := []hookd.Duration{0, hookd.Duration(time.Minute), hookd.Duration(time.Hour)}
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const pause = 2 * time.Second
 	tests := []struct {
-		name    string
-		number  int
-		status  int
-		err     string
-		header  http.Header
-		state   hookd.DeliveryState
-		disable bool
-		minNext time.Duration
+		name      string
+		mode      hookd.DeliveryMode
+		number    int // this attempt's number
+		throttled int // throttling answers before it
+		status    int
+		err       string
+		state     hookd.DeliveryState
+		disable   bool
+		throttle  bool          // res.Throttled
+		counts    bool          // counted against the schedule
+		next      time.Duration // for failed: the delay (schedule entries get up to +20 %)
 	}{
-		{"2xx succeeds", 1, 204, "", nil, hookd.DeliverySucceeded, false, 0},
-		{"500 retries on schedule", 1, 500, "HTTP 500", nil, hookd.DeliveryFailed, false, time.Minute},
-		{"timeout retries", 2, 0, "timeout", nil, hookd.DeliveryFailed, false, time.Hour},
-		{"last attempt dies", 3, 500, "HTTP 500", nil, hookd.DeliveryDead, false, 0},
-		{"410 kills and disables", 1, 410, "HTTP 410", nil, hookd.DeliveryDead, true, 0},
-		{"429 honours Retry-After", 1, 429, "HTTP 429", http.Header{"Retry-After": {"120"}}, hookd.DeliveryFailed, false, 2 * time.Minute},
+		{"2xx succeeds", "", 1, 0, 204, "", hookd.DeliverySucceeded, false, false, true, 0},
+		{"500 retries on schedule", "", 1, 0, 500, "HTTP 500", hookd.DeliveryFailed, false, false, true, time.Minute},
+		{"timeout retries", "", 2, 0, 0, "timeout", hookd.DeliveryFailed, false, false, true, time.Hour},
+		{"redirect retries", "", 1, 0, 302, "HTTP 302", hookd.DeliveryFailed, false, false, true, time.Minute},
+		{"last attempt dies", "", 3, 0, 500, "HTTP 500", hookd.DeliveryDead, false, false, true, 0},
+		{"410 kills and disables", "", 1, 0, 410, "HTTP 410", hookd.DeliveryDead, true, false, true, 0},
+		{"429 is forgiven", "", 1, 0, 429, "HTTP 429", hookd.DeliveryFailed, false, true, false, pause},
+		{"503 after throttles is forgiven", "", 7, 6, 503, "HTTP 503", hookd.DeliveryFailed, false, true, false, pause},
+		{"502 forgiven past the schedule's length", "", 60, 59, 502, "HTTP 502", hookd.DeliveryFailed, false, true, false, pause},
+		{"500 after 3 throttles is the first counted", "", 4, 3, 500, "HTTP 500", hookd.DeliveryFailed, false, false, true, time.Minute},
+		{"500 after 6 throttles and 1 failure is the second", "", 8, 6, 500, "HTTP 500", hookd.DeliveryFailed, false, false, true, time.Hour},
+		{"500 after 6 throttles and 2 failures dies", "", 9, 6, 500, "HTTP 500", hookd.DeliveryDead, false, false, true, 0},
+		{"the 100th throttle is forgiven", "", 100, 99, 429, "HTTP 429", hookd.DeliveryFailed, false, true, false, pause},
+		{"the 101st throttle counts", "", 101, 100, 429, "HTTP 429", hookd.DeliveryFailed, false, true, true, time.Minute},
+		{"throttles past the bound use up the schedule", "", 103, 102, 504, "HTTP 504", hookd.DeliveryDead, false, true, true, 0},
+		{"fire_and_forget: 500 dies", hookd.ModeFireAndForget, 1, 0, 500, "HTTP 500", hookd.DeliveryDead, false, false, true, 0},
+		{"fire_and_forget: 429 dies", hookd.ModeFireAndForget, 1, 0, 429, "HTTP 429", hookd.DeliveryDead, false, true, true, 0},
+		{"fire_and_forget: timeout dies", hookd.ModeFireAndForget, 1, 0, 0, "timeout", hookd.DeliveryDead, false, false, true, 0},
+		{"fire_and_forget: 410 disables", hookd.ModeFireAndForget, 1, 0, 410, "HTTP 410", hookd.DeliveryDead, true, false, true, 0},
+		{"fire_and_forget: 2xx succeeds", hookd.ModeFireAndForget, 1, 0, 200, "", hookd.DeliverySucceeded, false, false, true, 0},
 	}
 	for _, tt := range tests {
+		ep := &hookd.Endpoint{RetrySchedule: sched, Mode: tt.mode}
 		res := &hookd.DeliveryResult{Attempt: hookd.Attempt{Number: tt.number, StatusCode: tt.status, Error: tt.err}}
-		d.decide(res, ep, tt.header, now)
-		if res.State != tt.state || (res.DisableReason != "") != tt.disable {
-			t.Errorf("%s: state %s disable %q", tt.name, res.State, res.DisableReason)
+		counts := decide(res, ep, tt.throttled, pause, now)
+		if res.State != tt.state || (res.DisableReason != "") != tt.disable || res.Throttled != tt.throttle || counts != tt.counts {
+			t.Errorf("%s: state %s, disable %q, throttled %v, counts %v", tt.name, res.State, res.DisableReason, res.Throttled, counts)
 		}
-		if tt.state == hookd.DeliveryFailed {
-			if delay := res.NextAt.Sub(now); delay < tt.minNext || delay > tt.minNext+tt.minNext/5 {
-				t.Errorf("%s: next attempt in %v, want about %v", tt.name, delay, tt.minNext)
+		if tt.state != hookd.DeliveryFailed {
+			continue
+		}
+		delay := res.NextAt.Sub(now)
+		if tt.throttle && !tt.counts {
+			if delay != tt.next {
+				t.Errorf("%s: next attempt in %v, want the pause %v", tt.name, delay, tt.next)
 			}
+		} else if delay < tt.next || delay > tt.next+tt.next/5 {
+			t.Errorf("%s: next attempt in %v, want about %v", tt.name, delay, tt.next)
 		}
 	}
 }

@@ -3,8 +3,10 @@ package delivery
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,6 +48,12 @@ type Config struct {
 	Wakeups <-chan struct{}
 	// ResultBatch is the most attempts recorded in one transaction; default 512.
 	ResultBatch int
+	// Notifier, when set, is told about deliveries that need a person's
+	// attention (hookd.delivery.failing, .exhausted, .recovered) and
+	// endpoints disabled by a 410 (hookd.endpoint.disabled), once the
+	// results are stored: one Notify call per tenant per recorded batch.
+	// See notices for exactly when.
+	Notifier hookd.Notifier
 }
 
 // Response bodies are kept up to this many bytes per attempt.
@@ -67,7 +75,7 @@ type Dispatcher struct {
 	wake    chan struct{}
 	pace    *time.Timer // fires when a rate-limited endpoint may start again
 	done    chan *task  // attempts that finished, back to the scheduler
-	results chan *hookd.DeliveryResult
+	results chan *outcome
 
 	// Owned by the scheduler goroutine.
 	endpoints map[string]*endpointState
@@ -114,7 +122,11 @@ type endpointState struct {
 	signedAt time.Time // secrets valid at this time went into signer
 	err      error     // the endpoint could not be loaded or its signer built
 	queue    []*hookd.ClaimedDelivery
+	manual   int // deliveries in queue with a manual next attempt
 	inflight int
+	// throttle slows the endpoint down after throttling answers: its
+	// attempts are held for a while and its in-flight limit reduced.
+	throttle throttle
 	// A rate-limited endpoint's starts are paced: ep.RateLimit per second,
 	// bursts of one second's worth. On PostgreSQL the database also caps
 	// what all nodes lease together; this spreads each node's share.
@@ -135,10 +147,33 @@ func (es *endpointState) take(now time.Time) (ok bool, next time.Time) {
 	return false, now.Add(max(wait, time.Millisecond))
 }
 
+// firstManual returns the index in queue of the first delivery with a
+// manual next attempt, or -1.
+func (es *endpointState) firstManual() int {
+	if es.manual == 0 {
+		return -1
+	}
+	return slices.IndexFunc(es.queue, func(cd *hookd.ClaimedDelivery) bool { return cd.Manual })
+}
+
+// task is one attempt: what it was started with and, once done, its result.
 type task struct {
 	es     *endpointState
+	ep     *hookd.Endpoint // es.ep when it started; es.ep may be reloaded meanwhile
+	signer *signature.Signer
+	seq    uint64 // the attempt's number among the endpoint's (throttle)
 	cd     *hookd.ClaimedDelivery
-	result *hookd.DeliveryResult
+
+	result *hookd.DeliveryResult // State not yet decided
+	header http.Header
+	ended  time.Time
+}
+
+// outcome is a decided result on its way to the recorder, with the
+// operational events to publish once it is stored.
+type outcome struct {
+	res     *hookd.DeliveryResult
+	notices []*hookd.Event
 }
 
 // New returns a Dispatcher with cfg's defaults filled in.
@@ -181,7 +216,7 @@ func New(cfg Config) *Dispatcher {
 		client:    client,
 		wake:      make(chan struct{}, 1),
 		done:      make(chan *task, cfg.Workers+2*cfg.Batch),
-		results:   make(chan *hookd.DeliveryResult, cfg.Workers+2*cfg.Batch),
+		results:   make(chan *outcome, cfg.Workers+2*cfg.Batch),
 		endpoints: map[string]*endpointState{},
 		held:      map[string]bool{},
 		claims:    make(chan claimResult, 1),
@@ -358,7 +393,7 @@ func (d *Dispatcher) publishRoom() {
 			full[id] = true
 		}
 	}
-	if old := d.full.Load(); (old == nil) != (full == nil) || (old != nil && len(*old) != len(full)) {
+	if old := d.full.Load(); old == nil || !maps.Equal(*old, full) {
 		d.full.Store(&full)
 	}
 }
@@ -438,6 +473,9 @@ func (d *Dispatcher) accept(ctx context.Context, r claimResult) bool {
 		}
 		d.held[cd.ID] = true
 		es.queue = append(es.queue, cd)
+		if cd.Manual {
+			es.manual++
+		}
 		d.queued++
 	}
 	if len(release) > 0 {
@@ -495,27 +533,55 @@ func secretsChanged(ep *hookd.Endpoint, then, now time.Time) bool {
 	return false
 }
 
-// start launches queued deliveries while slots are free.
+// start launches queued deliveries while slots are free: within each
+// endpoint's in-flight limit (reduced after throttling) and rate limit, and
+// while the endpoint is held after a throttling answer only manual retries
+// (a person asked for them now).
 func (d *Dispatcher) start(ctx context.Context) {
 	now := d.now()
-	var wake time.Time // the earliest a paced endpoint may start again
+	var wake time.Time // the earliest a paced or held endpoint may start again
+	later := func(next time.Time) {
+		if wake.IsZero() || next.Before(wake) {
+			wake = next
+		}
+	}
 	for _, es := range d.endpoints {
-		for len(es.queue) > 0 && es.inflight < es.ep.MaxInFlight && d.inflight < d.cfg.Workers {
-			if ok, next := es.take(now); !ok {
-				if wake.IsZero() || next.Before(wake) {
-					wake = next
-				}
+		if len(es.queue) == 0 {
+			continue
+		}
+		held := es.throttle.held(now)
+		if held {
+			later(es.throttle.holdUntil)
+		}
+		limit := es.throttle.limit(es.ep.MaxInFlight)
+		for es.inflight < limit && d.inflight < d.cfg.Workers {
+			i := 0
+			if held {
+				i = es.firstManual()
+			}
+			if i < 0 || i >= len(es.queue) {
 				break
 			}
-			cd := es.queue[0]
-			es.queue[0] = nil
-			es.queue = es.queue[1:]
+			if ok, next := es.take(now); !ok {
+				later(next)
+				break
+			}
+			cd := es.queue[i]
+			if i == 0 {
+				es.queue[0] = nil
+				es.queue = es.queue[1:]
+			} else {
+				es.queue = slices.Delete(es.queue, i, i+1)
+			}
+			if cd.Manual {
+				es.manual--
+			}
 			es.inflight++
 			d.inflight++
 			d.queued--
-			t := &task{es: es, cd: cd}
+			t := &task{es: es, ep: es.ep, signer: es.signer, seq: es.throttle.start(), cd: cd}
 			go func() {
-				t.result = d.attempt(ctx, t.es.ep, t.es.signer, t.cd)
+				t.result, t.header, t.ended = d.attempt(ctx, t.ep, t.signer, t.cd)
 				d.done <- t
 			}()
 		}
@@ -525,15 +591,37 @@ func (d *Dispatcher) start(ctx context.Context) {
 	}
 }
 
-// finish accounts for a completed attempt and hands its result to the recorder.
+// finish accounts for a completed attempt, decides the delivery's next
+// state, slows the endpoint down after a throttling answer, and hands the
+// result to the recorder.
 func (d *Dispatcher) finish(t *task) {
-	t.es.inflight--
+	es, res := t.es, t.result
+	es.inflight--
 	d.inflight--
 	d.unrecorded++
-	if t.result.DisableReason != "" {
-		t.es.loadedAt = time.Time{} // reload: the store disables it
+	var pause time.Duration
+	switch status := res.Attempt.StatusCode; {
+	case res.Attempt.Error == "":
+		es.throttle.succeeded(t.seq, t.ep.MaxInFlight)
+	case isThrottle(status):
+		ra, _ := retryAfter(t.header, status, t.ended)
+		pause = es.throttle.throttled(t.seq, t.ep.MaxInFlight, ra, t.ended)
+		d.log.Debug("endpoint throttles", slog.String("endpoint_id", t.ep.ID), slog.Int("status", status),
+			slog.Duration("pause", pause), slog.Int("limit", es.throttle.limit(t.ep.MaxInFlight)))
 	}
-	d.results <- t.result
+	counts := decide(res, t.ep, t.cd.Throttled, pause, t.ended)
+	if res.State == hookd.DeliveryDead && t.ep.Mode == hookd.ModeFireAndForget {
+		d.log.Debug("fire-and-forget delivery failed; not retried", slog.String("delivery_id", res.DeliveryID),
+			slog.String("endpoint_id", t.ep.ID), slog.Int("status", res.Attempt.StatusCode), slog.String("error_class", res.Attempt.ErrorClass))
+	}
+	if res.DisableReason != "" {
+		es.loadedAt = time.Time{} // reload: the store disables it
+	}
+	o := &outcome{res: res}
+	if d.cfg.Notifier != nil {
+		o.notices = notices(res, t.cd, t.ep, counts)
+	}
+	d.results <- o
 }
 
 // renew extends the leases of everything this node holds.
@@ -559,7 +647,7 @@ func (d *Dispatcher) shutdown() {
 			delete(d.held, cd.ID)
 		}
 		d.queued -= len(es.queue)
-		es.queue = nil
+		es.queue, es.manual = nil, 0
 	}
 	if len(ids) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -577,26 +665,36 @@ func (d *Dispatcher) shutdown() {
 // ResultBatch, and stores it in one call. A failed write is retried with
 // backoff; if the process dies first, the lease expires and the delivery is
 // sent again (at-least-once).
+//
+// Once a batch is stored, the notices of its results that were not stale
+// are published (Config.Notifier).
 func (d *Dispatcher) record() {
-	batch := make([]*hookd.DeliveryResult, 0, d.cfg.ResultBatch)
-	for r := range d.results {
-		batch = append(batch[:0], r)
+	batch := make([]*outcome, 0, d.cfg.ResultBatch)
+	results := make([]*hookd.DeliveryResult, 0, d.cfg.ResultBatch)
+	for o := range d.results {
+		batch = append(batch[:0], o)
 	fill:
 		for len(batch) < d.cfg.ResultBatch {
 			select {
-			case r, ok := <-d.results:
+			case o, ok := <-d.results:
 				if !ok {
 					break fill
 				}
-				batch = append(batch, r)
+				batch = append(batch, o)
 			default:
 				break fill
 			}
 		}
-		d.store(batch)
+		results = results[:0]
+		for _, o := range batch {
+			results = append(results, o.res)
+		}
+		if d.store(results) {
+			d.notify(batch)
+		}
 		ids := make([]string, len(batch))
-		for i, r := range batch {
-			ids[i] = r.DeliveryID
+		for i, o := range batch {
+			ids[i] = o.res.DeliveryID
 		}
 		select {
 		case d.recorded <- ids:
@@ -605,7 +703,8 @@ func (d *Dispatcher) record() {
 	}
 }
 
-func (d *Dispatcher) store(batch []*hookd.DeliveryResult) {
+// store records a batch and reports whether it was stored.
+func (d *Dispatcher) store(batch []*hookd.DeliveryResult) bool {
 	backoff := 100 * time.Millisecond
 	for try := 1; ; try++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -619,12 +718,12 @@ func (d *Dispatcher) store(batch []*hookd.DeliveryResult) {
 					d.log.Info("stale attempt result dropped", slog.String("delivery_id", r.DeliveryID))
 				}
 			}
-			return
+			return true
 		}
 		if try == 20 {
 			d.log.Error("record attempts: giving up; leases will expire and the deliveries be retried",
 				slog.Int("count", len(batch)), slog.Any("err", err))
-			return
+			return false
 		}
 		d.log.Warn("record attempts", slog.Int("count", len(batch)), slog.Any("err", err))
 		time.Sleep(backoff)

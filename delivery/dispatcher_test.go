@@ -29,6 +29,12 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessWith(t, nil)
+}
+
+// newHarnessWith runs a dispatcher whose config configure may change.
+func newHarnessWith(t *testing.T, configure func(*delivery.Config)) *harness {
+	t.Helper()
 	s, err := sqlite.Open(filepath.Join(t.TempDir(), "d.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +42,11 @@ func newHarness(t *testing.T) *harness {
 	if err := s.CreateTenant(context.Background(), &hookd.Tenant{ID: "acme"}); err != nil {
 		t.Fatal(err)
 	}
-	d := delivery.New(delivery.Config{Store: s, NodeID: "test", Poll: 20 * time.Millisecond, Lease: 5 * time.Second})
+	cfg := delivery.Config{Store: s, NodeID: "test", Poll: 20 * time.Millisecond, Lease: 5 * time.Second}
+	if configure != nil {
+		configure(&cfg)
+	}
+	d := delivery.New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { d.Run(ctx); close(done) }()
@@ -65,9 +75,14 @@ func (h *harness) endpoint(url string, mutate func(*hookd.Endpoint)) (*hookd.End
 
 func (h *harness) publish(n int) []*hookd.Event {
 	h.t.Helper()
+	return h.publishType("order.created", n)
+}
+
+func (h *harness) publishType(typ string, n int) []*hookd.Event {
+	h.t.Helper()
 	evs := make([]*hookd.Event, n)
 	for i := range evs {
-		evs[i] = &hookd.Event{Type: "order.created", Payload: json.RawMessage(`{"n": 1}`)}
+		evs[i] = &hookd.Event{Type: typ, Payload: json.RawMessage(`{"n": 1}`)}
 	}
 	if _, err := h.store.PublishEvents(context.Background(), "acme", evs, hookd.MatchSubscribed, nil); err != nil {
 		h.t.Fatal(err)
