@@ -105,12 +105,13 @@ type OpsStore interface {
 	// had any. Deleted endpoints are not counted.
 	EndpointStats(ctx context.Context, f StatsFilter) (map[string]*EndpointStats, error)
 	// RecoverDeliveries makes every failed or dead delivery of the endpoint
-	// created in w due at now, its next attempt marked manual, and returns
+	// created in w pending, due at now, its next attempt marked manual (as
+	// RetryDelivery does), and returns
 	// how many. ENOTFOUND if the endpoint does not exist.
 	RecoverDeliveries(ctx context.Context, tenantID, endpointID string, w Window, now time.Time) (int, error)
 	// ReplayEvents sends again every event of the tenant created in w that
 	// the endpoint wants (match, with the endpoint as it is now): a finished
-	// delivery (succeeded, failed or dead) is made due at now with a manual
+	// delivery (succeeded, failed or dead) is made pending, due at now with a manual
 	// next attempt and keeps its id; an event without a delivery to the
 	// endpoint gets a new one. Deliveries pending or in flight are left as
 	// they are. It returns how many deliveries were queued. ENOTFOUND if

@@ -92,7 +92,7 @@ func (s *Store) RecoverDeliveries(ctx context.Context, tenantID, endpointID stri
 		if _, err := s.opsEndpoint(ctx, tx, tenantID, endpointID); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `UPDATE deliveries SET state = CASE WHEN attempts = 0 THEN 'pending' ELSE 'failed' END,
+		tag, err := tx.Exec(ctx, `UPDATE deliveries SET state = 'pending',
 				next_attempt_at = $2, manual = true, updated_at = $2
 			WHERE endpoint_id = $1 AND state IN ('failed', 'dead') AND created_at >= $3 AND created_at < $4`,
 			endpointID, now, microCeil(w.Since), microCeil(w.Until))
@@ -209,7 +209,7 @@ func (s *Store) ReplayEvents(ctx context.Context, tenantID, endpointID string, w
 		}
 		b := &pgx.Batch{}
 		if len(again) > 0 {
-			b.Queue(`UPDATE deliveries SET state = CASE WHEN attempts = 0 THEN 'pending' ELSE 'failed' END,
+			b.Queue(`UPDATE deliveries SET state = 'pending',
 					next_attempt_at = $2, manual = true, updated_at = $2
 				WHERE id = ANY($1) AND state IN ('succeeded', 'failed', 'dead')`, again, now).Exec(count)
 		}

@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/hookd/hookd"
@@ -75,7 +77,7 @@ func (s *Store) RecoverDeliveries(ctx context.Context, tenantID, endpointID stri
 		if _, err := s.findEndpoint(w, tenantID, endpointID); err != nil {
 			return err
 		}
-		res, err := w.Exec(`UPDATE deliveries SET state = CASE WHEN attempts = 0 THEN 'pending' ELSE 'failed' END, done = 0,
+		res, err := w.Exec(`UPDATE deliveries SET state = 'pending', done = 0,
 				next_attempt_at = ?, manual = 1, updated_at = ?
 			WHERE endpoint_id = ? AND state IN ('failed', 'dead') AND created_at >= ? AND created_at < ?`,
 			ns(now), ns(now), endpointID, ns(win.Since), ns(win.Until))
@@ -95,77 +97,85 @@ func windowSnapshot(win hookd.Window, n int) json.RawMessage {
 	return b
 }
 
+// eventDelivery is the delivery to one endpoint an event has, by the
+// event's seq range and its late deliveries (seq 0: none).
+const eventDelivery = `coalesce(
+	(SELECT d.seq FROM deliveries d WHERE d.seq BETWEEN ev.first_seq AND ev.first_seq + ev.deliveries - 1 AND d.endpoint_id = ?1),
+	(SELECT d.seq FROM late_deliveries l JOIN deliveries d ON d.seq = l.seq
+	 WHERE l.tenant_id = ev.tenant_id AND l.event_id = ev.id AND d.endpoint_id = ?1), 0)`
+
 // ReplayEvents queues the endpoint's events of win again: finished
-// deliveries keep their ids, events without one get a new delivery.
+// deliveries keep their ids, events without one get a new delivery. The
+// window is read outside the writer (a scan of the tenant's events); the
+// writer then re-checks each event's delivery by key, so a delivery made
+// meanwhile is not made twice.
 func (s *Store) ReplayEvents(ctx context.Context, tenantID, endpointID string, win hookd.Window, match hookd.EndpointMatcher, now time.Time) (int, error) {
 	if match == nil {
 		match = hookd.MatchSubscribed
 	}
+	ep, err := s.FindEndpointByID(ctx, tenantID, endpointID)
+	if err != nil {
+		return 0, err
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT ev.id, ev.type, ev.payload, ev.created_at FROM events ev
+		WHERE ev.tenant_id = ? AND ev.created_at >= ? AND ev.created_at < ? ORDER BY ev.created_at`,
+		tenantID, ns(win.Since), ns(win.Until))
+	if err != nil {
+		return 0, translate(err)
+	}
+	var wanted []*hookd.Event
+	for rows.Next() {
+		ev := &hookd.Event{TenantID: tenantID}
+		var payload []byte
+		var created int64
+		if err := rows.Scan(&ev.ID, &ev.Type, &payload, &created); err != nil {
+			rows.Close()
+			return 0, translate(err)
+		}
+		ev.Payload, ev.CreatedAt = payload, fromNS(created)
+		if match(ep, ev) {
+			wanted = append(wanted, ev)
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return 0, translate(err)
+	}
 	n := 0
-	err := s.exec(ctx, func(w *writer) error {
+	err = s.exec(ctx, func(w *writer) error {
 		n = 0
-		ep, err := s.findEndpoint(w, tenantID, endpointID)
-		if err != nil {
-			return err
+		if _, err := s.findEndpoint(w, tenantID, endpointID); err != nil {
+			return err // deleted meanwhile
 		}
-		// Events of the window with this endpoint's delivery state, if any.
-		rows, err := w.Query(`SELECT ev.id, ev.type, ev.payload, ev.created_at, d.seq, d.state
-			FROM events ev LEFT JOIN deliveries d ON d.event_id = ev.id AND d.endpoint_id = ?
-			WHERE ev.tenant_id = ? AND ev.created_at >= ? AND ev.created_at < ?
-			ORDER BY ev.created_at`, endpointID, tenantID, ns(win.Since), ns(win.Until))
-		if err != nil {
-			return err
-		}
-		var again []int64
-		var freshEvents []*hookd.Event
-		for rows.Next() {
-			ev := &hookd.Event{TenantID: tenantID}
-			var payload []byte
-			var created int64
-			var seq *int64
-			var state *string
-			if err := rows.Scan(&ev.ID, &ev.Type, &payload, &created, &seq, &state); err != nil {
-				rows.Close()
+		for _, ev := range wanted {
+			var seq int64
+			var exists int
+			err := w.QueryRow(`SELECT 1, `+eventDelivery+` FROM events ev WHERE ev.tenant_id = ?2 AND ev.id = ?3`,
+				endpointID, tenantID, ev.ID).Scan(&exists, &seq)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue // purged meanwhile
+			} else if err != nil {
 				return err
 			}
-			ev.Payload, ev.CreatedAt = payload, fromNS(created)
-			if !match(ep, ev) {
+			if seq != 0 {
+				res, err := w.Exec(`UPDATE deliveries SET state = 'pending', done = 0, next_attempt_at = ?, manual = 1, updated_at = ?
+					WHERE seq = ? AND state IN ('succeeded', 'failed', 'dead')`, ns(now), ns(now), seq)
+				if err != nil {
+					return err
+				}
+				k, _ := res.RowsAffected()
+				n += int(k)
 				continue
 			}
-			switch {
-			case seq == nil:
-				freshEvents = append(freshEvents, ev)
-			case *state == string(hookd.DeliverySucceeded) || *state == string(hookd.DeliveryFailed) || *state == string(hookd.DeliveryDead):
-				again = append(again, *seq)
-			}
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		if len(again) > 0 {
-			list, _ := json.Marshal(again)
-			res, err := w.Exec(`UPDATE deliveries SET state = CASE WHEN attempts = 0 THEN 'pending' ELSE 'failed' END, done = 0,
-					next_attempt_at = ?, manual = 1, updated_at = ?
-				WHERE seq IN (SELECT value FROM json_each(?)) AND state IN ('succeeded', 'failed', 'dead')`,
-				ns(now), ns(now), string(list))
-			if err != nil {
-				return err
-			}
-			k, _ := res.RowsAffected()
-			n += int(k)
-		}
-		for _, ev := range freshEvents {
-			seq := s.nextSeq
+			seq = s.nextSeq
 			s.nextSeq++
-			_, err := w.Exec(`INSERT INTO deliveries (seq, id, tenant_id, event_id, event_type, endpoint_id, state,
+			_, err = w.Exec(`INSERT INTO deliveries (seq, id, tenant_id, event_id, event_type, endpoint_id, state,
 					next_attempt_at, manual, created_at, updated_at)
 				VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, 1, ?, ?)`,
 				seq, hookd.NewSeqID(hookd.PrefixDelivery, seq), tenantID, ev.ID, ev.Type, endpointID, ns(now), ns(now), ns(now))
 			if err != nil {
 				return err
 			}
-			_, err = w.Exec(`INSERT INTO late_deliveries (tenant_id, event_id, seq) VALUES (?, ?, ?)`, tenantID, ev.ID, seq)
-			if err != nil {
+			if _, err = w.Exec(`INSERT INTO late_deliveries (tenant_id, event_id, seq) VALUES (?, ?, ?)`, tenantID, ev.ID, seq); err != nil {
 				return err
 			}
 			n++

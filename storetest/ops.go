@@ -263,7 +263,7 @@ func testPurgeLateDeliveries(t *testing.T, s hookd.Store) {
 	waitPast(at)
 	res, err := p.Purge(ctx, hookd.PurgeRequest{Before: time.Now()})
 	must(t, err)
-	if res.Events != 0 || res.Kept != 1 {
+	if res.Events != 0 || res.Kept != 1 || res.Deliveries != 0 || res.Attempts != 0 {
 		t.Fatalf("purge with an unfinished late delivery = %+v", res)
 	}
 	ids := deliveriesOf(t, s, "acme", evs[0].ID)

@@ -24,6 +24,7 @@ import (
 	"github.com/hookd/hookd/delivery"
 	hookdhttp "github.com/hookd/hookd/http"
 	"github.com/hookd/hookd/maintain"
+	"github.com/hookd/hookd/notify"
 	"github.com/hookd/hookd/postgres"
 	"github.com/hookd/hookd/sqlite"
 	"github.com/hookd/hookd/vault"
@@ -56,6 +57,9 @@ type ServeConfig struct {
 	// Retention is how long finished deliveries, their attempts and their
 	// events are kept; 0 keeps them forever.
 	Retention time.Duration
+	// Ops configures auto-disable and alerts; the zero value turns them
+	// off (the flags default to maintain.DefaultOps).
+	Ops maintain.Ops
 }
 
 // Server is a running hookd: store, API and dispatcher. Tests build one with
@@ -101,6 +105,24 @@ func parseServeFlags(args []string, env Env) (ServeConfig, error) {
 	}
 	fs.Float64Var(&c.ClientRate, "client-rate-limit", clientRate,
 		"API requests per second one client address may make, with bursts of twice that; over it 429 (HOOKD_CLIENT_RATE_LIMIT; 0: no limit)")
+	c.Ops = maintain.DefaultOps()
+	ops := []error{
+		envVar(fs, env, &c.Ops.AutoDisable.Period, "auto-disable-after", "HOOKD_AUTO_DISABLE_AFTER", time.ParseDuration,
+			"disable an endpoint whose every attempt failed for this long (0: never)"),
+		envVar(fs, env, &c.Ops.AutoDisable.MinFailures, "auto-disable-failures", "HOOKD_AUTO_DISABLE_FAILURES", strconv.Atoi,
+			"...and that failed at least this many attempts in a row"),
+		envVar(fs, env, &c.Ops.Alerts.ErrorSpike.Threshold, "alert-error-rate", "HOOKD_ALERT_ERROR_RATE", parseFloat,
+			"hookd.alert.error_spike when an endpoint's failure rate over 15 minutes is above this (0: off)"),
+		envVar(fs, env, &c.Ops.Alerts.HealthLow.Threshold, "alert-health-rate", "HOOKD_ALERT_HEALTH_RATE", parseFloat,
+			"hookd.alert.health_low when an endpoint's success rate over 24 h is below this (0: off)"),
+		envVar(fs, env, &c.Ops.Alerts.MaxBacklog, "alert-max-backlog", "HOOKD_ALERT_MAX_BACKLOG", strconv.Atoi,
+			"hookd.alert.resource_high when more deliveries than this are unfinished (0: off)"),
+		envVar(fs, env, &c.Ops.Alerts.MaxDatabaseBytes, "alert-max-db-bytes", "HOOKD_ALERT_MAX_DB_BYTES", parseInt64,
+			"hookd.alert.resource_high when the database is larger than this many bytes (0: off)"),
+	}
+	if err := errors.Join(ops...); err != nil {
+		return c, usageError{err.Error()}
+	}
 	fs.DurationVar(&c.Lease, "lease", leaseDefault, "how long a claimed delivery is held before another node may take it (HOOKD_LEASE)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr(env, "HOOKD_LOG_LEVEL", "info"), "debug, info, warn or error (HOOKD_LOG_LEVEL)")
 	fs.BoolVar(&c.LogJSON, "log-json", envOr(env, "HOOKD_LOG_FORMAT", "") == "json", "log as JSON lines (HOOKD_LOG_FORMAT=json)")
@@ -258,24 +280,29 @@ func NewServer(ctx context.Context, cfg ServeConfig, env Env) (*Server, error) {
 	if w, ok := store.(interface{ Wakeups() <-chan struct{} }); ok {
 		wakeups = w.Wakeups()
 	}
+	// Operational events (hookd.*) are published like any other event; the
+	// dispatcher is woken for the deliveries they make.
+	notifier := &notify.Publisher{Store: store, Log: log}
 	s.dispatcher = delivery.New(delivery.Config{
 		Store: store.(delivery.Store), Logger: log, NodeID: nodeID, Guard: guard,
-		Lease: cfg.Lease, UserAgent: "hookd/" + version, Wakeups: wakeups,
+		Lease: cfg.Lease, UserAgent: "hookd/" + version, Wakeups: wakeups, Notifier: notifier,
 	})
+	notifier.Wake = s.dispatcher.Wake
 	// Maintenance (retention, expired tokens) runs on one node: the elected
 	// leader on PostgreSQL, the only process on SQLite.
 	campaign := maintain.Local
 	if pg, ok := store.(*postgres.Store); ok {
 		campaign = maintain.Elected(pg.Elector(maintain.ElectionName), maintain.DefaultElectionInterval)
 	}
-	s.maintainer, err = maintain.NewRunner(campaign, maintain.StoreTasks(store, cfg.Retention, log), maintain.Options{Logger: log})
+	tasks := append(maintain.StoreTasks(store, cfg.Retention, log), maintain.OpsTasks(store, notifier, cfg.Ops, log)...)
+	s.maintainer, err = maintain.NewRunner(campaign, tasks, maintain.Options{Logger: log})
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
 	api := hookdhttp.NewServer(hookdhttp.Config{
 		Store: store, Logger: log, AllowInsecure: cfg.Dev, OnPublish: s.dispatcher.Wake, Dispatcher: s.dispatcher,
-		ClientRate: cfg.ClientRate, ClientBurst: int(2 * cfg.ClientRate),
+		ClientRate: cfg.ClientRate, ClientBurst: int(2 * cfg.ClientRate), Notifier: notifier, Tester: s.dispatcher,
 	})
 	s.http = &http.Server{
 		Handler:           api.Handler(),
@@ -482,3 +509,42 @@ func redactDSN(dsn string) string {
 	}
 	return u.Redacted()
 }
+
+// flagValue is a flag.Value of any type with a parse function.
+type flagValue[T any] struct {
+	p     *T
+	parse func(string) (T, error)
+}
+
+func (v flagValue[T]) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return fmt.Sprint(*v.p)
+}
+
+func (v flagValue[T]) Set(s string) error {
+	x, err := v.parse(s)
+	if err == nil {
+		*v.p = x
+	}
+	return err
+}
+
+// envVar defines the flag name on p, whose default is the environment
+// variable envName when set (else *p as it is), and says so in the usage.
+// A bad environment value is an error naming the variable.
+func envVar[T any](fs *flag.FlagSet, env Env, p *T, name, envName string, parse func(string) (T, error), usage string) error {
+	if v := env.Getenv(envName); v != "" {
+		x, err := parse(v)
+		if err != nil {
+			return fmt.Errorf("%s=%q: %v", envName, v, err)
+		}
+		*p = x
+	}
+	fs.Var(flagValue[T]{p: p, parse: parse}, name, usage+" ("+envName+")")
+	return nil
+}
+
+func parseFloat(s string) (float64, error) { return strconv.ParseFloat(s, 64) }
+func parseInt64(s string) (int64, error)   { return strconv.ParseInt(s, 10, 64) }
