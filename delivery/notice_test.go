@@ -118,9 +118,9 @@ func TestNoticePayloads(t *testing.T) {
 	res = &hookd.DeliveryResult{DeliveryID: "msg_1", TenantID: "acme", EndpointID: "ep_1", State: hookd.DeliveryDead,
 		DisableReason: "The endpoint answered 410 Gone.", Attempt: hookd.Attempt{Number: 1, StatusCode: 410, Error: "HTTP 410"}}
 	evs = notices(res, cd, ep, true)
-	want = `{"endpoint":{"id":"ep_1","name":"billing","url":"https://example.com/hook","state":"disabled","state_reason":"The endpoint answered 410 Gone."}}`
+	want = `{"endpoint":{"id":"ep_1","name":"billing","url":"https://example.com/hook","events":null,"state":"disabled","state_reason":"The endpoint answered 410 Gone.","consecutive_failures":0}}`
 	if len(evs) != 1 || string(evs[0].Payload) != want || evs[0].Type != hookd.TypeEndpointDisabled {
-		t.Fatalf("disabled: %+v\nwant %s", evs, want)
+		t.Fatalf("disabled: %s\nwant %s", evs[0].Payload, want)
 	}
 	if k := evs[0].IdempotencyKey; k != "hookd.endpoint.disabled:ep_1:"+strconv.FormatInt(updated.UnixNano(), 10) {
 		t.Fatalf("disabled key %q", k)

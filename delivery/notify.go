@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"encoding/json"
+	"github.com/hookd/hookd/notify"
 	"log/slog"
 	"strconv"
 	"time"
@@ -28,17 +29,6 @@ type deliveryNotice struct {
 	NextAttemptAt *time.Time `json:"next_attempt_at"`
 }
 
-// endpointNotice is the payload of hookd.endpoint.disabled.
-type endpointNotice struct {
-	Endpoint struct {
-		ID          string              `json:"id"`
-		Name        string              `json:"name"`
-		URL         string              `json:"url"`
-		State       hookd.EndpointState `json:"state"`
-		StateReason string              `json:"state_reason"`
-	} `json:"endpoint"`
-}
-
 // notices returns the operational events a result gives once it is
 // stored. ep is the endpoint as the attempt saw it; counts is decide's
 // answer. With c = the attempts of the delivery that counted against its
@@ -59,14 +49,15 @@ type endpointNotice struct {
 func notices(res *hookd.DeliveryResult, cd *hookd.ClaimedDelivery, ep *hookd.Endpoint, counts bool) []*hookd.Event {
 	var out []*hookd.Event
 	if res.DisableReason != "" {
-		var n endpointNotice
-		n.Endpoint.ID, n.Endpoint.Name, n.Endpoint.URL = ep.ID, ep.Name, ep.URL
-		n.Endpoint.State, n.Endpoint.StateReason = hookd.EndpointDisabled, res.DisableReason
+		off := *ep
+		off.State, off.StateReason = hookd.EndpointDisabled, res.DisableReason
 		// Keyed by the endpoint's version: 410s of attempts sent to one
 		// version disable it once; disabled again after a change, it is
 		// a new notice.
 		key := hookd.TypeEndpointDisabled + ":" + ep.ID + ":" + strconv.FormatInt(ep.UpdatedAt.UnixNano(), 10)
-		out = append(out, operational(res.TenantID, hookd.TypeEndpointDisabled, key, n))
+		ev := notify.EndpointEvent(hookd.TypeEndpointDisabled, &off, key)
+		ev.TenantID = res.TenantID
+		out = append(out, ev)
 	}
 	if hookd.IsOperational(cd.EventType) {
 		return out

@@ -138,8 +138,8 @@ func TestDispatcherNotifies(t *testing.T) {
 	}
 	sort.Strings(disabled)
 	wantDisabled := []string{
-		`acme {"endpoint":{"id":"` + gone.ID + `","name":"","url":"` + gone.URL + `","state":"disabled","state_reason":"The endpoint answered 410 Gone."}}`,
-		`globex {"endpoint":{"id":"` + other.ID + `","name":"other","url":"` + other.URL + `","state":"disabled","state_reason":"The endpoint answered 410 Gone."}}`,
+		`acme {"endpoint":{"id":"` + gone.ID + `","name":"","url":"` + gone.URL + `","events":["c.*"],"state":"disabled","state_reason":"The endpoint answered 410 Gone.","consecutive_failures":0}}`,
+		`globex {"endpoint":{"id":"` + other.ID + `","name":"other","url":"` + other.URL + `","events":["*"],"state":"disabled","state_reason":"The endpoint answered 410 Gone.","consecutive_failures":0}}`,
 	}
 	if len(disabled) != 2 || disabled[0] != wantDisabled[0] || disabled[1] != wantDisabled[1] {
 		t.Errorf("disabled notices:\n%v\nwant\n%v", disabled, wantDisabled)

@@ -324,7 +324,7 @@ func (a *alerter) apply(ctx context.Context, now time.Time, c *check, cond *cond
 	a.log.LogAttrs(ctx, slog.LevelWarn, "alert opened", append([]slog.Attr{slog.String("alert", al.Kind),
 		slog.String("key", key), slog.String("tenant", cond.to)}, cond.attrs...)...)
 	ev := operational(cond.to, al.Kind, key+":"+strconv.FormatInt(now.UnixNano(), 10), cond.payload(now))
-	return notify(ctx, a.notifier, cond.to, ev)
+	return publish(ctx, a.notifier, cond.to, ev)
 }
 
 // resolve closes the open incident of key, if there is one.

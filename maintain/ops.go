@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hookd/hookd/notify"
 	"log/slog"
 	"strconv"
 	"time"
@@ -57,24 +58,6 @@ func (c AutoDisable) Reason() string {
 	return fmt.Sprintf("Every attempt failed for %v (at least %d in a row); disabled automatically.", c.Period, max(c.MinFailures, 1))
 }
 
-// endpointNotice is the payload of hookd.endpoint.disabled.
-type endpointNotice struct {
-	Endpoint endpointSummary `json:"endpoint"`
-}
-
-// endpointSummary describes an endpoint in an operational event: no
-// secrets, no headers.
-type endpointSummary struct {
-	ID                  string              `json:"id"`
-	Name                string              `json:"name"`
-	URL                 string              `json:"url"`
-	State               hookd.EndpointState `json:"state"`
-	StateReason         string              `json:"state_reason"`
-	StateChanged        *time.Time          `json:"state_changed_at,omitempty"`
-	FailingSince        *time.Time          `json:"failing_since,omitempty"`
-	ConsecutiveFailures int                 `json:"consecutive_failures"`
-}
-
 // AutoDisableTask returns the task "auto-disable": each run disables every
 // enabled or paused endpoint whose attempts have all failed since now -
 // c.Period or earlier, at least c.MinFailures of them in a row (one
@@ -118,10 +101,8 @@ func AutoDisableTask(s hookd.OpsStore, n hookd.Notifier, c AutoDisable) Task {
 				changed = *ep.StateChanged
 			}
 			key := hookd.TypeEndpointDisabled + ":" + ep.ID + ":" + strconv.FormatInt(changed.Unix(), 10)
-			ev := operational(ep.TenantID, hookd.TypeEndpointDisabled, key, endpointNotice{Endpoint: endpointSummary{
-				ID: ep.ID, Name: ep.Name, URL: ep.URL, State: ep.State, StateReason: ep.StateReason,
-				StateChanged: utc(ep.StateChanged), FailingSince: utc(ep.FailingSince), ConsecutiveFailures: ep.ConsecutiveFailures,
-			}})
+			ev := notify.EndpointEvent(hookd.TypeEndpointDisabled, ep, key)
+			ev.TenantID = ep.TenantID
 			if per[ep.TenantID] == nil {
 				tenants = append(tenants, ep.TenantID)
 			}
@@ -129,7 +110,7 @@ func AutoDisableTask(s hookd.OpsStore, n hookd.Notifier, c AutoDisable) Task {
 		}
 		var errs []error
 		for _, t := range tenants {
-			if err := notify(ctx, n, t, per[t]...); err != nil {
+			if err := publish(ctx, n, t, per[t]...); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -205,10 +186,10 @@ func operational(tenantID, typ, key string, payload any) *hookd.Event {
 	return &hookd.Event{TenantID: tenantID, Type: typ, Payload: b, IdempotencyKey: key, Origin: hookd.OriginHookd}
 }
 
-// notify publishes events into tenant through n, if any. The Notifier
+// publish publishes events into tenant through n, if any. The Notifier
 // logs its own failures; a panic in it is returned as an error, so one bad
 // notice does not stop the rest of a run.
-func notify(ctx context.Context, n hookd.Notifier, tenantID string, events ...*hookd.Event) (err error) {
+func publish(ctx context.Context, n hookd.Notifier, tenantID string, events ...*hookd.Event) (err error) {
 	if n == nil || len(events) == 0 {
 		return nil
 	}
@@ -219,13 +200,4 @@ func notify(ctx context.Context, n hookd.Notifier, tenantID string, events ...*h
 	}()
 	n.Notify(ctx, tenantID, events...)
 	return nil
-}
-
-// utc returns t in UTC, nil for nil.
-func utc(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC()
-	return &u
 }
