@@ -3,6 +3,7 @@ package hookd
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"net/url"
 	"strings"
 	"time"
@@ -94,9 +95,12 @@ type Endpoint struct {
 	RateLimit float64 `json:"rate_limit,omitempty"`
 	// Mode is at_least_once (retried per RetrySchedule) or fire_and_forget
 	// (one attempt, never retried).
-	Mode      DeliveryMode `json:"mode"`
-	CreatedAt time.Time    `json:"created_at"`
-	UpdatedAt time.Time    `json:"updated_at"`
+	Mode DeliveryMode `json:"mode"`
+	// Filter, when set, is criteria (rule language) over the event
+	// {"id","type","data"}: only events it matches get a delivery.
+	Filter    json.RawMessage `json:"filter,omitempty"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
 
 	// Derived from attempts; maintained by the store.
 	LastDeliveryAt      *time.Time `json:"last_delivery_at,omitempty"`
@@ -153,6 +157,7 @@ type EndpointUpdate struct {
 	MaxInFlight   *int               `json:"max_in_flight"`
 	RateLimit     *float64           `json:"rate_limit"`
 	Mode          *DeliveryMode      `json:"mode"`
+	Filter        NullableJSON       `json:"filter,omitzero"` // null removes it
 
 	// Set by hookd, not by API callers. A State change also sets the
 	// state's time, and enabling starts the failure count afresh.
@@ -196,6 +201,9 @@ func (u *EndpointUpdate) Apply(e *Endpoint) {
 	}
 	if u.Mode != nil {
 		e.Mode = *u.Mode
+	}
+	if u.Filter.Set {
+		e.Filter = u.Filter.Value
 	}
 	if u.State != nil {
 		e.State = *u.State
@@ -386,3 +394,34 @@ func NewEndpointSecret() string {
 	}
 	return SecretPrefix + base64.StdEncoding.EncodeToString(b)
 }
+
+// NullableJSON is an optional JSON value in an update: Set when the field
+// was given, Value nil when it was given as null (remove).
+type NullableJSON struct {
+	Set   bool
+	Value json.RawMessage
+}
+
+// SetTo returns a NullableJSON that sets v (nil: removes).
+func SetTo(v json.RawMessage) NullableJSON { return NullableJSON{Set: true, Value: v} }
+
+// UnmarshalJSON records that the field was given, keeping the value byte
+// for byte.
+func (n *NullableJSON) UnmarshalJSON(b []byte) error {
+	n.Set, n.Value = true, nil
+	if string(b) != "null" {
+		n.Value = append(json.RawMessage(nil), b...)
+	}
+	return nil
+}
+
+// MarshalJSON writes the value, or null.
+func (n NullableJSON) MarshalJSON() ([]byte, error) {
+	if len(n.Value) == 0 {
+		return []byte("null"), nil
+	}
+	return n.Value, nil
+}
+
+// IsZero reports an unset field (omitted with omitzero).
+func (n NullableJSON) IsZero() bool { return !n.Set }

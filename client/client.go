@@ -163,6 +163,9 @@ func (c *Client) CreateEndpoint(ctx context.Context, tenant string, e *hookd.End
 	if e.Mode != "" {
 		in["mode"] = e.Mode
 	}
+	if len(e.Filter) > 0 {
+		in["filter"] = e.Filter
+	}
 	if len(e.Secrets) > 0 && e.Secrets[0].Value != "" {
 		in["secret"] = e.Secrets[0].Value
 	}

@@ -2,11 +2,13 @@ package http
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/hookd/hookd"
+	"github.com/hookd/hookd/filter"
 	"github.com/hookd/hookd/notify"
 )
 
@@ -24,6 +26,7 @@ type endpointInput struct {
 	MaxInFlight   int                `json:"max_in_flight"`
 	RateLimit     float64            `json:"rate_limit"`
 	Mode          hookd.DeliveryMode `json:"mode"`
+	Filter        rawJSON            `json:"filter"`
 	Secret        string             `json:"secret"`
 }
 
@@ -65,10 +68,13 @@ func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request) error {
 	ep := &hookd.Endpoint{
 		TenantID: tenant, Name: in.Name, Description: in.Description, URL: in.URL, Events: in.Events,
 		Headers: in.Headers, Signatures: in.Signatures, Timeout: in.Timeout, RetrySchedule: in.RetrySchedule,
-		MaxInFlight: in.MaxInFlight, RateLimit: in.RateLimit, Mode: in.Mode, Secrets: []hookd.Secret{{Value: secret, CreatedAt: s.now().UTC()}},
+		MaxInFlight: in.MaxInFlight, RateLimit: in.RateLimit, Mode: in.Mode, Filter: in.Filter.value(), Secrets: []hookd.Secret{{Value: secret, CreatedAt: s.now().UTC()}},
 	}
 	ep.SetDefaults()
 	if err := ep.Validate(s.cfg.AllowInsecure); err != nil {
+		return err
+	}
+	if err := validFilter(ep.Filter); err != nil {
 		return err
 	}
 	if err := s.checkSubscriptions(r.Context(), tenant, ep.Events); err != nil {
@@ -144,6 +150,11 @@ func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request) error {
 	if err := merged.Validate(s.cfg.AllowInsecure); err != nil {
 		return err
 	}
+	if upd.Filter.Set {
+		if err := validFilter(merged.Filter); err != nil {
+			return err
+		}
+	}
 	if upd.Signatures != nil {
 		upd.Signatures = &merged.Signatures
 	}
@@ -181,6 +192,18 @@ func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request) error {
 	s.withStats(r.Context(), tenant, ep)
 	writeJSON(w, http.StatusOK, ep)
 	return nil
+}
+
+// validFilter checks an endpoint filter (none is fine).
+func validFilter(f json.RawMessage) error {
+	if len(f) == 0 {
+		return nil
+	}
+	if len(f) > 16<<10 {
+		return hookd.Errorf(hookd.EINVALID, "A filter has at most 16 KiB.")
+	}
+	_, err := filter.Compile(f)
+	return err
 }
 
 // added returns the patterns of now that were not in before.

@@ -90,7 +90,7 @@ func (s *Server) publishEvents(ctx context.Context, tenant string, events []*hoo
 	if s.cfg.Dispatcher != nil {
 		h = s.cfg.Dispatcher.Handoff()
 	}
-	leased, err := s.cfg.Store.PublishEvents(ctx, tenant, events, hookd.MatchSubscribed, h)
+	leased, err := s.cfg.Store.PublishEvents(ctx, tenant, events, s.filters.Matcher(), h)
 	if err != nil {
 		leased = nil // nothing was stored
 	}

@@ -325,7 +325,7 @@ func (s *Server) recoverEndpoint(w http.ResponseWriter, r *http.Request) error {
 // replayEndpoint re-sends every event of a window the endpoint wants.
 func (s *Server) replayEndpoint(w http.ResponseWriter, r *http.Request) error {
 	return s.requeue(w, r, func(ctx context.Context, tenant, id string, win hookd.Window) (int, error) {
-		return s.cfg.Store.ReplayEvents(ctx, tenant, id, win, hookd.MatchSubscribed, s.now().UTC())
+		return s.cfg.Store.ReplayEvents(ctx, tenant, id, win, s.filters.Matcher(), s.now().UTC())
 	})
 }
 

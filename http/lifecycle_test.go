@@ -355,3 +355,30 @@ func TestEndpointMode(t *testing.T) {
 		t.Fatalf("stored mode = %v", got["mode"])
 	}
 }
+
+// An endpoint filter decides per event whether a delivery is made; a bad
+// filter is refused and changes nothing.
+func TestEndpointFilter(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ep := e.want(t, 201, e.admin, "POST", "/v1/tenants/acme/endpoints", map[string]any{"url": "https://example.com/hook",
+		"events": []string{"invoice.*"}, "filter": map[string]any{"data.amount": map[string]any{"type": "gt", "pattern": 100}}})
+	base := "/v1/tenants/acme/endpoints/" + ep["id"].(string)
+	publish := func(amount int) float64 {
+		t.Helper()
+		return e.want(t, 202, e.admin, "POST", "/v1/tenants/acme/events", map[string]any{"type": "invoice.paid", "data": map[string]any{"amount": amount}})["deliveries"].(float64)
+	}
+	if publish(150) != 1 || publish(50) != 0 {
+		t.Fatal("the filter was not applied")
+	}
+	e.want(t, 400, e.admin, "PATCH", base, map[string]any{"filter": map[string]any{"data.amount": map[string]any{"type": "between"}}})
+	e.want(t, 400, e.admin, "POST", "/v1/tenants/acme/endpoints", map[string]any{"url": "https://example.com/x", "events": []string{"*"},
+		"filter": map[string]any{"x": map[string]any{"type": "regex", "pattern": "("}}})
+	if got := e.want(t, 200, e.viewer, "GET", base, nil); got["filter"] == nil {
+		t.Fatal("a refused change removed the filter")
+	}
+	e.want(t, 200, e.admin, "PATCH", base, map[string]any{"filter": nil})
+	if publish(50) != 1 {
+		t.Fatal("removing the filter did not take")
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd"
+	"github.com/hookd/hookd/filter"
 )
 
 // Config configures the API. Only Store is required.
@@ -38,6 +39,9 @@ type Config struct {
 	// Tester sends test requests (endpoint test, probe). May be nil: those
 	// routes then answer 503.
 	Tester Tester
+	// Filters holds compiled endpoint filters; share one with the other
+	// publishers of the process. Default: a new one.
+	Filters *filter.Cache
 }
 
 // Dispatcher is the part of a local delivery dispatcher publishing uses
@@ -60,6 +64,7 @@ type Server struct {
 	clients *clientLimiter // nil: no per-client limit
 	// eventTypes caches each tenant's compiled event catalog (catalog.go).
 	eventTypes *catalogCache
+	filters    *filter.Cache
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -78,10 +83,13 @@ func NewServer(cfg Config) *Server {
 	if cfg.OnPublish == nil {
 		cfg.OnPublish = func() {}
 	}
+	if cfg.Filters == nil {
+		cfg.Filters = filter.NewCache(cfg.Now)
+	}
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, now: cfg.Now, mux: http.NewServeMux(),
 		keys: newKeyCache(), tenants: newTenantCache(), clients: newClientLimiter(cfg.ClientRate, cfg.ClientBurst),
-		eventTypes: &catalogCache{entries: map[string]*catalogEntry{}},
+		eventTypes: &catalogCache{entries: map[string]*catalogEntry{}}, filters: cfg.Filters,
 	}
 	s.routes()
 	return s

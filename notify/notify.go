@@ -15,6 +15,9 @@ import (
 // Publisher implements hookd.Notifier.
 type Publisher struct {
 	Store hookd.EventStore
+	// Match picks the endpoints of each event; default hookd.MatchSubscribed
+	// (give a filter.Cache's Matcher so endpoint filters apply).
+	Match func() hookd.EndpointMatcher
 	Wake  func()       // called when deliveries were created; may be nil
 	Log   *slog.Logger // default: discard
 }
@@ -34,7 +37,11 @@ func (p *Publisher) Notify(ctx context.Context, tenantID string, events ...*hook
 	// request must not lose the notice.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if _, err := p.Store.PublishEvents(ctx, tenantID, events, hookd.MatchSubscribed, nil); err != nil {
+	match := hookd.MatchSubscribed
+	if p.Match != nil {
+		match = p.Match()
+	}
+	if _, err := p.Store.PublishEvents(ctx, tenantID, events, match, nil); err != nil {
 		p.log().Warn("operational event not published", "tenant", tenantID, "type", events[0].Type, "events", len(events), "err", err)
 		return
 	}

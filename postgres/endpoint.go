@@ -88,11 +88,11 @@ func (s *Store) CreateEndpoint(ctx context.Context, e *hookd.Endpoint) error {
 	err = s.change(ctx, func(q querier, a *auditLog) error {
 		_, err := q.Exec(ctx, `INSERT INTO endpoints (id, tenant_id, name, description, url, events, headers, signatures, secrets,
 				state, state_reason, state_changed_at, timeout_ns, retry_schedule, max_in_flight, rate_limit, mode, last_test,
-				created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $17, $18, $19, $16, $16)`,
+				filter, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $17, $18, $19, $20, $16, $16)`,
 			id, e.TenantID, e.Name, e.Description, e.URL, orEmpty(e.Events), headersOrEmpty(e.Headers), orEmpty(e.Signatures), secrets,
 			string(state), e.StateReason, microPtr(e.StateChanged), int64(e.Timeout), orEmpty(e.RetrySchedule), e.MaxInFlight, now, e.RateLimit,
-			string(mode), e.LastTest)
+			string(mode), e.LastTest, filterText(e.Filter))
 		if err != nil {
 			return err
 		}
@@ -121,16 +121,17 @@ func headersOrEmpty(m map[string]string) map[string]string {
 // publishing can leave them out (matching needs no secrets).
 const endpointColumns = `id, tenant_id, name, description, url, events, headers, signatures, state, state_reason,
 	state_changed_at, timeout_ns, retry_schedule, max_in_flight, rate_limit, created_at, updated_at, last_delivery_at, last_status,
-	consecutive_failures, mode, failing_since, last_test`
+	consecutive_failures, mode, failing_since, last_test, filter`
 
 // scanEndpoint reads endpointColumns, then secrets when withSecrets.
 func (s *Store) scanEndpoint(row pgx.Row, withSecrets bool) (*hookd.Endpoint, error) {
 	var e hookd.Endpoint
 	var state, mode, secrets string
+	var filter *string
 	var timeout int64
 	dest := []any{&e.ID, &e.TenantID, &e.Name, &e.Description, &e.URL, &e.Events, &e.Headers, &e.Signatures, &state,
 		&e.StateReason, &e.StateChanged, &timeout, &e.RetrySchedule, &e.MaxInFlight, &e.RateLimit, &e.CreatedAt, &e.UpdatedAt,
-		&e.LastDeliveryAt, &e.LastStatus, &e.ConsecutiveFailures, &mode, &e.FailingSince, &e.LastTest}
+		&e.LastDeliveryAt, &e.LastStatus, &e.ConsecutiveFailures, &mode, &e.FailingSince, &e.LastTest, &filter}
 	if withSecrets {
 		dest = append(dest, &secrets)
 	}
@@ -142,6 +143,9 @@ func (s *Store) scanEndpoint(row pgx.Row, withSecrets bool) (*hookd.Endpoint, er
 		if e.Secrets, err = s.openSecrets(secrets); err != nil {
 			return nil, err
 		}
+	}
+	if filter != nil {
+		e.Filter = json.RawMessage(*filter)
 	}
 	e.State, e.Mode, e.Timeout = hookd.EndpointState(state), hookd.DeliveryMode(mode), hookd.Duration(timeout)
 	e.StateChanged, e.LastDeliveryAt, e.FailingSince = utcPtr(e.StateChanged), utcPtr(e.LastDeliveryAt), utcPtr(e.FailingSince)
@@ -216,11 +220,11 @@ func (s *Store) UpdateEndpoint(ctx context.Context, tenantID, id string, upd hoo
 		_, err = tx.Exec(ctx, `UPDATE endpoints SET name = $2, description = $3, url = $4, events = $5, headers = $6,
 				signatures = $7, secrets = $8, state = $9, state_reason = $10, state_changed_at = $11, timeout_ns = $12,
 				retry_schedule = $13, max_in_flight = $14, updated_at = $15, rate_limit = $16, mode = $17, last_test = $18,
-				consecutive_failures = $19, failing_since = $20
+				consecutive_failures = $19, failing_since = $20, filter = $21
 			WHERE id = $1`,
 			id, e.Name, e.Description, e.URL, orEmpty(e.Events), headersOrEmpty(e.Headers), orEmpty(e.Signatures), secrets,
 			string(e.State), e.StateReason, microPtr(e.StateChanged), int64(e.Timeout), orEmpty(e.RetrySchedule), e.MaxInFlight, now, e.RateLimit,
-			string(e.Mode), e.LastTest, e.ConsecutiveFailures, microPtr(e.FailingSince))
+			string(e.Mode), e.LastTest, e.ConsecutiveFailures, microPtr(e.FailingSince), filterText(e.Filter))
 		if err != nil {
 			return err
 		}
@@ -272,4 +276,13 @@ func (s *Store) DeleteEndpoint(ctx context.Context, tenantID, id string) error {
 		a.record(tenantID, hookd.ActionEndpointDelete, hookd.ResourceEndpoint, id, a.snapshot(before), nil)
 		return nil
 	})
+}
+
+// filterText stores an endpoint's filter as written, NULL when none.
+func filterText(f json.RawMessage) *string {
+	if len(f) == 0 {
+		return nil
+	}
+	v := string(f)
+	return &v
 }

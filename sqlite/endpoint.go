@@ -75,11 +75,11 @@ func (s *Store) CreateEndpoint(ctx context.Context, e *hookd.Endpoint) error {
 	}
 	return s.exec(ctx, func(w *writer) error {
 		_, err := w.Exec(`INSERT INTO endpoints (id, tenant_id, name, description, url, events, headers, signatures, secrets,
-				state, state_reason, state_changed_at, timeout_ns, retry_schedule, max_in_flight, rate_limit, mode, last_test, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				state, state_reason, state_changed_at, timeout_ns, retry_schedule, max_in_flight, rate_limit, mode, last_test, filter, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			e.ID, e.TenantID, e.Name, e.Description, e.URL, enc.events, enc.headers, enc.signatures, enc.secrets,
 			string(e.State), e.StateReason, nsPtr(e.StateChanged), int64(e.Timeout), enc.retry, e.MaxInFlight, e.RateLimit,
-			string(e.Mode), enc.lastTest, ns(now), ns(now))
+			string(e.Mode), enc.lastTest, enc.filter, ns(now), ns(now))
 		if hookd.ErrorCode(translate(err)) == hookd.ECONFLICT {
 			return hookd.Errorf(hookd.ECONFLICT, "Endpoint %q already exists.", e.ID)
 		} else if err != nil {
@@ -91,7 +91,7 @@ func (s *Store) CreateEndpoint(ctx context.Context, e *hookd.Endpoint) error {
 
 type encodedEndpoint struct {
 	events, headers, signatures, secrets, retry string
-	lastTest                                    any // NULL or JSON
+	lastTest, filter                            any // NULL or JSON
 }
 
 func (s *Store) encodeEndpoint(e *hookd.Endpoint) (encodedEndpoint, error) {
@@ -110,6 +110,9 @@ func (s *Store) encodeEndpoint(e *hookd.Endpoint) (encodedEndpoint, error) {
 	enc.retry = marshal(orEmpty(e.RetrySchedule))
 	if e.LastTest != nil {
 		enc.lastTest = marshal(e.LastTest)
+	}
+	if len(e.Filter) > 0 {
+		enc.filter = string(e.Filter)
 	}
 	if err != nil {
 		return enc, err
@@ -134,7 +137,7 @@ func orEmptyMap(m map[string]string) map[string]string {
 
 const endpointColumns = `id, tenant_id, name, description, url, events, headers, signatures, secrets, state, state_reason,
 	state_changed_at, timeout_ns, retry_schedule, max_in_flight, rate_limit, created_at, updated_at, last_delivery_at, last_status, consecutive_failures,
-	mode, failing_since, last_test`
+	mode, failing_since, last_test, filter`
 
 func (s *Store) scanEndpoint(row interface{ Scan(...any) error }) (*hookd.Endpoint, error) {
 	var e hookd.Endpoint
@@ -142,10 +145,10 @@ func (s *Store) scanEndpoint(row interface{ Scan(...any) error }) (*hookd.Endpoi
 	var changed, last, failing sql.NullInt64
 	var timeout, created, updated int64
 	var mode string
-	var lastTest sql.NullString
+	var lastTest, filter sql.NullString
 	err := row.Scan(&e.ID, &e.TenantID, &e.Name, &e.Description, &e.URL, &events, &headers, &signatures, &secrets, &state,
 		&e.StateReason, &changed, &timeout, &retry, &e.MaxInFlight, &e.RateLimit, &created, &updated, &last, &e.LastStatus, &e.ConsecutiveFailures,
-		&mode, &failing, &lastTest)
+		&mode, &failing, &lastTest, &filter)
 	if err != nil {
 		return nil, err
 	}
@@ -154,6 +157,9 @@ func (s *Store) scanEndpoint(row interface{ Scan(...any) error }) (*hookd.Endpoi
 		if err := json.Unmarshal([]byte(lastTest.String), e.LastTest); err != nil {
 			return nil, fmt.Errorf("endpoint %s: %w", e.ID, err)
 		}
+	}
+	if filter.Valid {
+		e.Filter = json.RawMessage(filter.String)
 	}
 	e.Mode, e.FailingSince = hookd.DeliveryMode(mode), fromNullNS(failing)
 	for _, f := range []struct {
@@ -234,11 +240,11 @@ func (s *Store) UpdateEndpoint(ctx context.Context, tenantID, id string, upd hoo
 		}
 		_, err = w.Exec(`UPDATE endpoints SET name = ?, description = ?, url = ?, events = ?, headers = ?, signatures = ?, secrets = ?,
 				state = ?, state_reason = ?, state_changed_at = ?, timeout_ns = ?, retry_schedule = ?, max_in_flight = ?, rate_limit = ?,
-				mode = ?, last_test = ?, consecutive_failures = ?, failing_since = ?, updated_at = ?
+				mode = ?, last_test = ?, consecutive_failures = ?, failing_since = ?, filter = ?, updated_at = ?
 			WHERE id = ?`,
 			e.Name, e.Description, e.URL, enc.events, enc.headers, enc.signatures, enc.secrets,
 			string(e.State), e.StateReason, nsPtr(e.StateChanged), int64(e.Timeout), enc.retry, e.MaxInFlight, e.RateLimit,
-			string(e.Mode), enc.lastTest, e.ConsecutiveFailures, nsPtr(e.FailingSince), ns(now), id)
+			string(e.Mode), enc.lastTest, e.ConsecutiveFailures, nsPtr(e.FailingSince), enc.filter, ns(now), id)
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"encoding/json"
 	"slices"
 	"testing"
 	"time"
@@ -19,10 +20,19 @@ func testEndpointOpsFields(t *testing.T, s hookd.Store) {
 	ff := hookd.ModeFireAndForget
 	test := &hookd.TestResult{At: time.Now().UTC().Truncate(time.Millisecond), URL: ep.URL, EventID: "evt_1", Success: true,
 		StatusCode: 204, LatencyMS: 12.5, Body: "ok"}
-	_, err := s.UpdateEndpoint(ctx, "acme", ep.ID, hookd.EndpointUpdate{Mode: &ff, LastTest: test})
+	filter := json.RawMessage(`{"data.amount": {"type": "gt", "pattern": 100}}`)
+	_, err := s.UpdateEndpoint(ctx, "acme", ep.ID, hookd.EndpointUpdate{Mode: &ff, LastTest: test, Filter: hookd.SetTo(filter)})
 	must(t, err)
 	got, err := s.FindEndpointByID(ctx, "acme", ep.ID)
 	must(t, err)
+	if string(got.Filter) != string(filter) {
+		t.Fatalf("filter = %s, want it as written", got.Filter)
+	}
+	_, err = s.UpdateEndpoint(ctx, "acme", ep.ID, hookd.EndpointUpdate{Filter: hookd.SetTo(nil)})
+	must(t, err)
+	if e, _ := s.FindEndpointByID(ctx, "acme", ep.ID); e.Filter != nil {
+		t.Fatalf("filter after removing = %s", e.Filter)
+	}
 	if got.Mode != ff || got.LastTest == nil || got.LastTest.StatusCode != 204 || !sameTime(got.LastTest.At, test.At) || got.LastTest.Body != "ok" {
 		t.Fatalf("after update: mode %q, last test %+v", got.Mode, got.LastTest)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"strconv"
@@ -16,7 +17,7 @@ const endpointsUsage = "usage: hookd endpoints create|list|get|update|delete|ena
 
 // endpointFlags are the settings create and update share.
 type endpointFlags struct {
-	url, events, name, desc, mode, secret *string
+	url, events, name, desc, mode, filter *string
 	timeout                               *time.Duration
 	maxInFlight                           *int
 	rateLimit                             *float64
@@ -30,6 +31,7 @@ func (f *endpointFlags) register(fs *flag.FlagSet) {
 	f.name = fs.String("name", "", "name")
 	f.desc = fs.String("description", "", "description")
 	f.mode = fs.String("mode", "", "delivery mode: at_least_once (default) or fire_and_forget")
+	f.filter = fs.String("filter", "", `criteria over the event {"id","type","data"}, e.g. '{"data.amount":{"type":"gt","pattern":100}}' ("null" removes it)`)
 	f.timeout = fs.Duration("timeout", 0, "per-attempt timeout (default 15s)")
 	f.maxInFlight = fs.Int("max-in-flight", 0, "most attempts in flight at once (default 16)")
 	f.rateLimit = fs.Float64("rate-limit", 0, "most deliveries started per second (0: no limit)")
@@ -119,6 +121,11 @@ func (f *endpointFlags) update(fs *flag.FlagSet) (hookd.EndpointUpdate, error) {
 		case "signature":
 			sigs := f.signatures()
 			u.Signatures = &sigs
+		case "filter":
+			u.Filter = hookd.SetTo(json.RawMessage(*f.filter))
+			if *f.filter == "null" || *f.filter == "" {
+				u.Filter = hookd.SetTo(nil)
+			}
 		}
 	})
 	return u, err
@@ -152,7 +159,10 @@ func runEndpoints(ctx context.Context, args []string, env Env) error {
 		}
 		ep := &hookd.Endpoint{URL: *f.url, Name: *f.name, Description: *f.desc, Events: splitList(*f.events), Headers: headers,
 			Signatures: f.signatures(), Timeout: hookd.Duration(*f.timeout), RetrySchedule: sched, MaxInFlight: *f.maxInFlight,
-			RateLimit: *f.rateLimit, Mode: hookd.DeliveryMode(*f.mode)}
+			RateLimit: *f.rateLimit, Mode: hookd.DeliveryMode(*f.mode), Filter: json.RawMessage(*f.filter)}
+		if *f.filter == "" {
+			ep.Filter = nil
+		}
 		if *secret != "" {
 			ep.Secrets = []hookd.Secret{{Value: *secret}}
 		}

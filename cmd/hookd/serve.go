@@ -22,6 +22,7 @@ import (
 
 	"github.com/hookd/hookd"
 	"github.com/hookd/hookd/delivery"
+	"github.com/hookd/hookd/filter"
 	hookdhttp "github.com/hookd/hookd/http"
 	"github.com/hookd/hookd/maintain"
 	"github.com/hookd/hookd/notify"
@@ -282,7 +283,8 @@ func NewServer(ctx context.Context, cfg ServeConfig, env Env) (*Server, error) {
 	}
 	// Operational events (hookd.*) are published like any other event; the
 	// dispatcher is woken for the deliveries they make.
-	notifier := &notify.Publisher{Store: store, Log: log}
+	filters := filter.NewCache(nil)
+	notifier := &notify.Publisher{Store: store, Log: log, Match: filters.Matcher}
 	s.dispatcher = delivery.New(delivery.Config{
 		Store: store.(delivery.Store), Logger: log, NodeID: nodeID, Guard: guard,
 		Lease: cfg.Lease, UserAgent: "hookd/" + version, Wakeups: wakeups, Notifier: notifier,
@@ -303,6 +305,7 @@ func NewServer(ctx context.Context, cfg ServeConfig, env Env) (*Server, error) {
 	api := hookdhttp.NewServer(hookdhttp.Config{
 		Store: store, Logger: log, AllowInsecure: cfg.Dev, OnPublish: s.dispatcher.Wake, Dispatcher: s.dispatcher,
 		ClientRate: cfg.ClientRate, ClientBurst: int(2 * cfg.ClientRate), Notifier: notifier, Tester: s.dispatcher,
+		Filters: filters,
 	})
 	s.http = &http.Server{
 		Handler:           api.Handler(),
