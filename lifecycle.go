@@ -130,6 +130,8 @@ type OpsStore interface {
 	// ResolveAlert closes the open incident with key, if any, and reports
 	// whether there was one.
 	ResolveAlert(ctx context.Context, key string, at time.Time) (bool, error)
+	// OpenAlerts returns every open incident.
+	OpenAlerts(ctx context.Context) ([]*Alert, error)
 	// PruneStats deletes stats buckets older than before.
 	PruneStats(ctx context.Context, before time.Time) (int, error)
 }

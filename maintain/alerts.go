@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hookd/hookd"
@@ -39,9 +40,10 @@ const (
 // Alert keys: the kind of check, ":" and its subject. At most one
 // incident per key is open.
 const (
-	keyErrorSpike = "error_spike:"   // + endpoint id
-	keyHealthLow  = "health_low:"    // + endpoint id
-	keyResource   = "resource_high:" // + "backlog" or "database"
+	keyErrorSpike = "error_spike:"    // + endpoint id
+	keyHealthLow  = "health_low:"     // + endpoint id
+	keyResource   = "resource_high:"  // + "backlog" or "database"
+	keyHeartbeat  = "heartbeat_lost:" // + source id
 )
 
 // RateAlert is a check of each endpoint's attempts over a sliding window,
@@ -83,6 +85,9 @@ type Alerts struct {
 	// Tenant receives the resource alerts, which concern the whole
 	// installation, not one tenant; default hookd.DefaultTenant.
 	Tenant string
+	// Heartbeats checks receiving sources that expect traffic (see
+	// AlertsTask); it needs a store that keeps sources.
+	Heartbeats bool
 	// Every is the pause between runs; default DefaultAlertsEvery.
 	Every  time.Duration
 	Logger *slog.Logger // default: discard
@@ -95,6 +100,7 @@ func DefaultAlerts() Alerts {
 		ErrorSpike: RateAlert{Window: DefaultErrorSpikeWindow, Threshold: DefaultErrorSpikeThreshold, MinAttempts: DefaultErrorSpikeMinAttempts},
 		HealthLow:  RateAlert{Window: DefaultHealthLowWindow, Threshold: DefaultHealthLowThreshold, MinAttempts: DefaultHealthLowMinAttempts},
 		MaxBacklog: DefaultMaxBacklog,
+		Heartbeats: true,
 		Tenant:     hookd.DefaultTenant,
 		Every:      DefaultAlertsEvery,
 	}
@@ -102,7 +108,7 @@ func DefaultAlerts() Alerts {
 
 // On reports whether any check is on.
 func (c Alerts) On() bool {
-	return c.ErrorSpike.on() || c.HealthLow.on() || c.MaxBacklog > 0 || c.MaxDatabaseBytes > 0
+	return c.ErrorSpike.on() || c.HealthLow.on() || c.MaxBacklog > 0 || c.MaxDatabaseBytes > 0 || c.Heartbeats
 }
 
 // lookback is how far back the endpoint checks look for endpoints that
@@ -175,11 +181,11 @@ type resourceAlert struct {
 // term asks the store about every endpoint with statistics in the last
 // 2 x the longest window, in case another node changed them.
 //
-// hookd.alert.heartbeat_lost is not checked yet: it needs the last time
-// each receiving source was heard from, which the store does not record.
-// When it does, it becomes one more check here (key
-// "heartbeat_lost:<source>", into the source's tenant), built like the
-// others from a func returning the current conditions.
+// hookd.alert.heartbeat_lost is checked when the store also keeps
+// receiving sources (it has SilentSources): a source with a heartbeat
+// (Source.HeartbeatEvery) that got no request for that long fires into
+// its tenant, key "heartbeat_lost:<source id>", and resolves with its next
+// request. Sources without a heartbeat are never checked.
 func AlertsTask(s hookd.OpsStore, n hookd.Notifier, c Alerts) Task {
 	if c.Every <= 0 {
 		c.Every = DefaultAlertsEvery
@@ -200,6 +206,9 @@ func AlertsTask(s hookd.OpsStore, n hookd.Notifier, c Alerts) Task {
 	}
 	if c.MaxBacklog > 0 || c.MaxDatabaseBytes > 0 {
 		a.checks = append(a.checks, resourceCheck(s, c))
+	}
+	if hs, ok := s.(silentSources); ok && c.Heartbeats {
+		a.checks = append(a.checks, heartbeatCheck(hs))
 	}
 	return Task{Name: "alerts", Every: c.Every, Run: a.run}
 }
@@ -242,9 +251,20 @@ type condition struct {
 
 func (a *alerter) run(ctx context.Context, now time.Time) error {
 	if t := termOf(ctx); !a.started || t != a.term {
+		// A new term: what is open comes from the store (incidents opened
+		// by earlier leaders are resolved here once their condition ends).
+		open, err := a.store.OpenAlerts(ctx)
+		if err != nil {
+			return fmt.Errorf("alerts: open incidents: %w", err)
+		}
 		a.started, a.term = true, t
 		for _, c := range a.checks {
 			c.known, c.synced = map[string]bool{}, false
+			for _, al := range open {
+				if strings.HasPrefix(al.Key, c.name+":") {
+					c.known[al.Key] = true
+				}
+			}
 		}
 	}
 	var errs []error
@@ -425,4 +445,54 @@ func resourceCheck(s hookd.OpsStore, c Alerts) *check {
 		return conds, nil
 	}
 	return &check{name: keyResource[:len(keyResource)-1], conditions: conditions}
+}
+
+// silentSources is the part of the inbound store the heartbeat check needs.
+type silentSources interface {
+	SilentSources(ctx context.Context, now time.Time) ([]*hookd.Source, error)
+}
+
+// heartbeatAlert is the payload of hookd.alert.heartbeat_lost.
+type heartbeatAlert struct {
+	Alert      string         `json:"alert"`
+	Source     string         `json:"source"`
+	SourceID   string         `json:"source_id"`
+	Window     hookd.Duration `json:"window"`
+	LastSeenAt *time.Time     `json:"last_seen_at"`
+	OpenedAt   time.Time      `json:"opened_at"`
+}
+
+// heartbeatCheck fires for each silent source; a source that is heard
+// from again is not returned, and its incident is resolved.
+func heartbeatCheck(s silentSources) *check {
+	conditions := func(ctx context.Context, now time.Time, full bool) ([]condition, error) {
+		silent, err := s.SilentSources(ctx, now)
+		if err != nil {
+			return nil, fmt.Errorf("silent sources: %w", err)
+		}
+		conds := make([]condition, 0, len(silent))
+		for _, src := range silent {
+			conds = append(conds, condition{
+				alert:  hookd.Alert{Key: keyHeartbeat + src.ID, TenantID: src.TenantID, Kind: hookd.TypeAlertHeartbeatLost, Subject: src.Name},
+				to:     src.TenantID,
+				breach: true,
+				payload: func(opened time.Time) any {
+					return heartbeatAlert{Alert: hookd.TypeAlertHeartbeatLost, Source: src.Name, SourceID: src.ID, Window: src.HeartbeatEvery,
+						LastSeenAt: utc(src.LastRequestAt), OpenedAt: opened.UTC()}
+				},
+				attrs: []slog.Attr{slog.String("source", src.Name), slog.Duration("window", time.Duration(src.HeartbeatEvery))},
+			})
+		}
+		return conds, nil
+	}
+	return &check{name: keyHeartbeat[:len(keyHeartbeat)-1], conditions: conditions}
+}
+
+// utc returns t in UTC, nil for nil.
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }

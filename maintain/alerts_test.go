@@ -431,3 +431,23 @@ func TestQuietAlertRunsWriteNothing(t *testing.T) {
 		t.Fatalf("a new spike: %d alert writes", store.writes)
 	}
 }
+
+// An incident an earlier leader left open (here: opened straight in the
+// store, for an endpoint far outside the look-back) is resolved by a new
+// leader once its condition does not hold.
+func TestAlertsResolveIncidentsOfEarlierLeaders(t *testing.T) {
+	f := newOpsFixture(t)
+	old := f.endpoint("acme", "old")
+	key := "error_spike:" + old.ID
+	if opened, err := f.s.OpenAlert(ctx, &hookd.Alert{Key: key, TenantID: "acme", Kind: hookd.TypeAlertErrorSpike,
+		Subject: old.ID, Opened: t0.Add(-30 * 24 * time.Hour)}); err != nil || !opened {
+		t.Fatalf("open: %v %v", opened, err)
+	}
+	n := &fakeNotifier{}
+	must(t, maintain.AlertsTask(f.s, n, spikeOnly()).Run(ctx, t0))
+	wantResolved(t, f, key)
+	wantNone(t, n, "resolving an old incident")
+	if open, err := f.s.OpenAlerts(ctx); err != nil || len(open) != 0 {
+		t.Fatalf("open incidents = %+v, %v", open, err)
+	}
+}

@@ -311,6 +311,26 @@ func (s *Store) ResolveAlert(ctx context.Context, key string, at time.Time) (boo
 	return tag.RowsAffected() > 0, nil
 }
 
+// OpenAlerts returns the open incidents.
+func (s *Store) OpenAlerts(ctx context.Context) ([]*hookd.Alert, error) {
+	if s.closed.Load() {
+		return nil, errClosed
+	}
+	rows, err := s.pool.Query(ctx, `SELECT key, tenant_id, kind, subject, opened_at FROM alerts WHERE resolved_at IS NULL ORDER BY id`)
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	list, err := collect(rows, func(r pgx.Row) (*hookd.Alert, error) {
+		a := &hookd.Alert{}
+		if err := r.Scan(&a.Key, &a.TenantID, &a.Kind, &a.Subject, &a.Opened); err != nil {
+			return nil, err
+		}
+		a.Opened = a.Opened.UTC()
+		return a, nil
+	})
+	return list, s.fail(err)
+}
+
 // PruneStats deletes the stats slots that start before before.
 func (s *Store) PruneStats(ctx context.Context, before time.Time) (int, error) {
 	if s.closed.Load() {

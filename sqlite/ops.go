@@ -241,6 +241,23 @@ func (s *Store) ResolveAlert(ctx context.Context, key string, at time.Time) (boo
 	return resolved, err
 }
 
+// OpenAlerts returns the open incidents.
+func (s *Store) OpenAlerts(ctx context.Context) ([]*hookd.Alert, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT key, tenant_id, kind, subject, opened_at FROM alerts WHERE resolved_at IS NULL ORDER BY id`)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return collect(rows, func(r interface{ Scan(...any) error }) (*hookd.Alert, error) {
+		a := &hookd.Alert{}
+		var opened int64
+		if err := r.Scan(&a.Key, &a.TenantID, &a.Kind, &a.Subject, &opened); err != nil {
+			return nil, err
+		}
+		a.Opened = fromNS(opened)
+		return a, nil
+	})
+}
+
 // PruneStats deletes stats slots older than before.
 func (s *Store) PruneStats(ctx context.Context, before time.Time) (int, error) {
 	n := 0

@@ -313,6 +313,15 @@ func testAlertsAndUsage(t *testing.T, s hookd.Store) {
 	if opened, err := s.OpenAlert(ctx, a); err != nil || !opened {
 		t.Fatalf("a new incident after resolving: %v %v", opened, err)
 	}
+	other := &hookd.Alert{Key: "resource_high:backlog", Kind: "hookd.alert.resource_high", Subject: "backlog", Opened: now}
+	if _, err := s.OpenAlert(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	open, err := s.OpenAlerts(ctx)
+	must(t, err)
+	if len(open) != 2 || open[0].Key != a.Key || open[0].TenantID != "acme" || open[1].Key != other.Key || !sameTime(open[1].Opened, now) {
+		t.Fatalf("open alerts = %+v", open)
+	}
 
 	endpoint(t, s, "acme", "*")
 	publish(t, s, "acme", "a", "b", "c")
