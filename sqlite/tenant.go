@@ -84,9 +84,10 @@ func (s *Store) UpdateTenant(ctx context.Context, id string, upd hookd.TenantUpd
 }
 
 // DeleteTenant removes the tenant and everything it owns: keys (and their
-// tokens), event types, endpoints and events by cascade; deliveries,
-// attempts and audit entries explicitly. Its own audit entry is written
-// outside any tenant, so the deletion stays on record.
+// tokens), event types, endpoints, events, sources, rules and triggers by
+// cascade; deliveries, attempts, runs and audit entries explicitly. Its own
+// audit entry is written outside any tenant, so the deletion stays on
+// record.
 func (s *Store) DeleteTenant(ctx context.Context, id string) error {
 	return s.exec(ctx, func(w *writer) error {
 		t, err := scanTenant(w.QueryRow(`SELECT `+tenantColumns+` FROM tenants WHERE id = ?`, id))
@@ -103,6 +104,7 @@ func (s *Store) DeleteTenant(ctx context.Context, id string) error {
 			`DELETE FROM endpoint_stats WHERE tenant_id = ?`,
 			`DELETE FROM alerts WHERE tenant_id = ?`,
 			`DELETE FROM late_deliveries WHERE tenant_id = ?`,
+			`DELETE FROM runs WHERE tenant_id = ?`,
 			`DELETE FROM audit_log WHERE tenant_id = ?`,
 		} {
 			if _, err := w.Exec(q, id); err != nil {

@@ -371,6 +371,9 @@ func testTriggers(t *testing.T, s hookd.Store) {
 			t.Fatalf("not a repeat, but marked one: %+v", tr)
 		}
 	}
+	if tr := createTrigger(t, is, genericTrigger("beta", "deploy", "g1", base.Add(time.Minute)), window); !tr.Duplicate || tr.ID != gBeta.ID {
+		t.Fatalf("repeat in beta = %+v, want %s", tr, gBeta.ID)
+	}
 	got, err = is.FindTriggerByID(ctx, "acme", g.ID)
 	must(t, err)
 	if got.Name != "deploy" || got.SourceID != "" || got.Source != "" || got.DeliveryID != "g1" || got.Git != nil {
@@ -419,8 +422,8 @@ func testTriggerClaims(t *testing.T, s hookd.Store) {
 	lease := 30 * time.Second
 	// Received out of creation order: claims go by received time.
 	t2 := createTrigger(t, is, sourceTrigger(src, "", base.Add(time.Second)), 0)
-	t1 := createTrigger(t, is, sourceTrigger(src, "", base), 0)
 	t3 := createTrigger(t, is, sourceTrigger(src, "", base.Add(2*time.Second)), 0)
+	t1 := createTrigger(t, is, sourceTrigger(src, "", base), 0)
 	b1 := createTrigger(t, is, genericTrigger("beta", "deploy", "", base.Add(3*time.Second)), 0)
 
 	now := base.Add(time.Minute)
@@ -988,7 +991,7 @@ func testInboundAudit(t *testing.T, s hookd.Store) {
 	wantCode(t, is.CreateRule(ac, &hookd.Rule{TenantID: "acme", Name: "x", Action: hookd.Action{Type: hookd.ActionPublish}}), hookd.ECONFLICT)
 
 	got := auditLog(t, s, hookd.AuditFilter{TenantID: "acme"})
-	want := "source.delete rule.delete trigger.replay rule.update rule.create source.update source.create key.create"
+	want := "source.delete rule.delete trigger.replay rule.update rule.create source.update source.create"
 	if actions(got) != want {
 		t.Fatalf("audit log:\n got %s\nwant %s", actions(got), want)
 	}

@@ -57,6 +57,7 @@ func Run(t *testing.T, open Opener) {
 		{"PurgeLateDeliveries", testPurgeLateDeliveries},
 		{"AlertsAndUsage", testAlertsAndUsage},
 	}
+	tests = append(tests, inboundTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
