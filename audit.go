@@ -41,6 +41,13 @@ const (
 	ActionEndpointRecover = "endpoint.recover"
 	ActionEndpointReplay  = "endpoint.replay"
 	ActionDeliveryRetry   = "delivery.retry"
+	ActionSourceCreate    = "source.create"
+	ActionSourceUpdate    = "source.update"
+	ActionSourceDelete    = "source.delete"
+	ActionRuleCreate      = "rule.create"
+	ActionRuleUpdate      = "rule.update"
+	ActionRuleDelete      = "rule.delete"
+	ActionTriggerReplay   = "trigger.replay"
 )
 
 // Resource types named by audit entries.
@@ -51,6 +58,9 @@ const (
 	ResourceEventType = "event_type"
 	ResourceEndpoint  = "endpoint"
 	ResourceDelivery  = "delivery"
+	ResourceSource    = "source"
+	ResourceRule      = "rule"
+	ResourceTrigger   = "trigger"
 )
 
 // AuditEntry records one change made through the API: who (key, token and
@@ -103,9 +113,9 @@ func Snapshot(ctx context.Context, v any) json.RawMessage {
 		if x != nil {
 			c := *x
 			c.Secrets = nil
-			c.Headers = make(map[string]string, len(x.Headers))
-			for k := range x.Headers {
-				c.Headers[k] = redacted
+			c.Headers = redactValues(x.Headers)
+			if c.Headers == nil {
+				c.Headers = map[string]string{}
 			}
 			v = &c
 		}
@@ -115,12 +125,36 @@ func Snapshot(ctx context.Context, v any) json.RawMessage {
 			c.AttemptLog = nil
 			v = &c
 		}
+	case *Rule:
+		if x != nil {
+			c := *x
+			c.Action.Headers, c.Action.Env = redactValues(x.Action.Headers), redactValues(x.Action.Env)
+			v = &c
+		}
+	case *Source:
+		if x != nil {
+			c := *x
+			c.Verifier.Secrets = nil
+			v = &c
+		}
 	}
 	b, err := json.Marshal(v)
 	if err != nil || string(b) == "null" {
 		return nil
 	}
 	return b
+}
+
+// redactValues keeps a map's keys and replaces its values.
+func redactValues(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k := range m {
+		out[k] = redacted
+	}
+	return out
 }
 
 // AuditFilter selects audit entries, newest first. TenantID "" selects

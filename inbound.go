@@ -102,7 +102,11 @@ func (u *SourceUpdate) Apply(s *Source) {
 		s.Description = *u.Description
 	}
 	if u.Verifier != nil {
+		secrets := s.Verifier.Secrets
 		s.Verifier = *u.Verifier
+		if s.Verifier.Secrets == nil {
+			s.Verifier.Secrets = secrets // a verifier change without secrets keeps them
+		}
 	}
 	if u.ContentTypes != nil {
 		s.ContentTypes = *u.ContentTypes

@@ -17,18 +17,6 @@ var _ hookd.InboundStore = (*Store)(nil)
 
 // Audit actions and resource types of the receiving side. TODO: move to
 // hookd (audit.go) next to the others; the values are what the API shows.
-const (
-	actionSourceCreate  = "source.create"
-	actionSourceUpdate  = "source.update"
-	actionSourceDelete  = "source.delete"
-	actionRuleCreate    = "rule.create"
-	actionRuleUpdate    = "rule.update"
-	actionRuleDelete    = "rule.delete"
-	actionTriggerReplay = "trigger.replay"
-	resourceSource      = "source"
-	resourceRule        = "rule"
-	resourceTrigger     = "trigger"
-)
 
 // sealJSON encodes v as JSON and seals it with the cipher when one is set.
 // Unsealed values are JSON lists, so like endpoint secrets a stored value
@@ -163,7 +151,7 @@ func (s *Store) CreateSource(ctx context.Context, src *hookd.Source) error {
 		} else if err != nil {
 			return err
 		}
-		return s.audit(ctx, w, c.TenantID, actionSourceCreate, resourceSource, c.ID, nil, hookd.Snapshot(ctx, &c))
+		return s.audit(ctx, w, c.TenantID, hookd.ActionSourceCreate, hookd.ResourceSource, c.ID, nil, hookd.Snapshot(ctx, &c))
 	})
 	if err != nil {
 		return err
@@ -233,7 +221,7 @@ func (s *Store) UpdateSource(ctx context.Context, tenantID, id string, upd hookd
 			return err
 		}
 		out = src
-		return s.audit(ctx, w, tenantID, actionSourceUpdate, resourceSource, id, before, hookd.Snapshot(ctx, src))
+		return s.audit(ctx, w, tenantID, hookd.ActionSourceUpdate, hookd.ResourceSource, id, before, hookd.Snapshot(ctx, src))
 	})
 	return out, err
 }
@@ -257,7 +245,7 @@ func (s *Store) DeleteSource(ctx context.Context, tenantID, id string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return hookd.Errorf(hookd.ENOTFOUND, "Source not found.")
 		}
-		return s.audit(ctx, w, tenantID, actionSourceDelete, resourceSource, id, before, nil)
+		return s.audit(ctx, w, tenantID, hookd.ActionSourceDelete, hookd.ResourceSource, id, before, nil)
 	})
 }
 
@@ -555,7 +543,7 @@ func (s *Store) ReplayTrigger(ctx context.Context, tenantID, id string) (*hookd.
 		}
 		t.Processed = nil
 		out = t
-		return s.audit(ctx, w, tenantID, actionTriggerReplay, resourceTrigger, id, before, replaySnapshot(ctx, t))
+		return s.audit(ctx, w, tenantID, hookd.ActionTriggerReplay, hookd.ResourceTrigger, id, before, replaySnapshot(ctx, t))
 	})
 	return out, err
 }
@@ -622,28 +610,6 @@ func encodeRule(r *hookd.Rule) (encodedRule, error) {
 	return enc, nil
 }
 
-// ruleSnapshot is the audit snapshot of a rule: the values of the action's
-// custom headers and environment are redacted, as they often carry
-// credentials. TODO: move into hookd.Snapshot, so every store shares it.
-func ruleSnapshot(ctx context.Context, r *hookd.Rule) json.RawMessage {
-	if r == nil || !hookd.Audited(ctx) {
-		return nil
-	}
-	c := *r
-	redact := func(m map[string]string) map[string]string {
-		if m == nil {
-			return nil
-		}
-		out := make(map[string]string, len(m))
-		for k := range m {
-			out[k] = "[redacted]"
-		}
-		return out
-	}
-	c.Action.Headers, c.Action.Env = redact(r.Action.Headers), redact(r.Action.Env)
-	return hookd.Snapshot(ctx, &c)
-}
-
 // CreateRule stores r; ECONFLICT if the tenant has a rule of that name,
 // ENOTFOUND if the tenant does not exist.
 func (s *Store) CreateRule(ctx context.Context, r *hookd.Rule) error {
@@ -666,7 +632,7 @@ func (s *Store) CreateRule(ctx context.Context, r *hookd.Rule) error {
 		} else if err != nil {
 			return err
 		}
-		return s.audit(ctx, w, c.TenantID, actionRuleCreate, resourceRule, c.ID, nil, ruleSnapshot(ctx, &c))
+		return s.audit(ctx, w, c.TenantID, hookd.ActionRuleCreate, hookd.ResourceRule, c.ID, nil, hookd.Snapshot(ctx, &c))
 	})
 	if err != nil {
 		return err
@@ -722,7 +688,7 @@ func (s *Store) UpdateRule(ctx context.Context, tenantID, idOrName string, upd h
 		if err != nil {
 			return err
 		}
-		before := ruleSnapshot(ctx, r)
+		before := hookd.Snapshot(ctx, r)
 		upd.Apply(r)
 		now := s.now().UTC()
 		r.UpdatedAt = now
@@ -738,7 +704,7 @@ func (s *Store) UpdateRule(ctx context.Context, tenantID, idOrName string, upd h
 			return err
 		}
 		out = r
-		return s.audit(ctx, w, tenantID, actionRuleUpdate, resourceRule, r.ID, before, ruleSnapshot(ctx, r))
+		return s.audit(ctx, w, tenantID, hookd.ActionRuleUpdate, hookd.ResourceRule, r.ID, before, hookd.Snapshot(ctx, r))
 	})
 	return out, err
 }
@@ -753,7 +719,7 @@ func (s *Store) DeleteRule(ctx context.Context, tenantID, idOrName string) error
 		if _, err := w.Exec(`DELETE FROM rules WHERE id = ?`, r.ID); err != nil {
 			return err
 		}
-		return s.audit(ctx, w, tenantID, actionRuleDelete, resourceRule, r.ID, ruleSnapshot(ctx, r), nil)
+		return s.audit(ctx, w, tenantID, hookd.ActionRuleDelete, hookd.ResourceRule, r.ID, hookd.Snapshot(ctx, r), nil)
 	})
 }
 
