@@ -95,7 +95,8 @@ type AuditStore interface {
 // SecretStore is master key rotation.
 type SecretStore interface {
 	// ResealSecrets re-encrypts every sealed secret (the signing secrets of
-	// all endpoints, deleted ones included) from the old cipher to the new
+	// all endpoints, deleted ones included, and the verifier secrets of
+	// every source) from the old cipher to the new
 	// one, in one transaction: all or nothing. Values already sealed with
 	// to are left alone, so a repeated call is harmless; plain-text values
 	// (a database from before encryption, or old == nil) are sealed with

@@ -6,8 +6,12 @@ import (
 	"github.com/hookd/hookd"
 )
 
-// ResealSecrets re-encrypts the signing secrets of every endpoint
-// (deleted ones included) from old to to in one transaction. While it
+// sealedTables are the tables with a sealed secrets column, and what
+// their rows are called in errors.
+var sealedTables = []struct{ table, what string }{{"endpoints", "Endpoint"}, {"sources", "Source"}}
+
+// ResealSecrets re-encrypts the secrets of every endpoint (deleted ones
+// included) and every source from old to to in one transaction. While it
 // runs, SQLite's secure_delete is on, so the replaced values are zeroed in
 // the file rather than left in free space.
 func (s *Store) ResealSecrets(ctx context.Context, old, to hookd.Cipher) (int, error) {
@@ -17,44 +21,57 @@ func (s *Store) ResealSecrets(ctx context.Context, old, to hookd.Cipher) (int, e
 	var n int
 	err := s.exec(ctx, func(w *writer) error {
 		n = 0
-		rows, err := w.Query(`SELECT id, secrets FROM endpoints ORDER BY id`)
-		if err != nil {
-			return err
-		}
-		type row struct{ id, secrets string }
-		var all []row
-		for rows.Next() {
-			var r row
-			if err := rows.Scan(&r.id, &r.secrets); err != nil {
-				rows.Close()
-				return err
-			}
-			all = append(all, r)
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
 		if _, err := w.Exec(`PRAGMA secure_delete = ON`); err != nil {
 			return err
 		}
 		defer w.Exec(`PRAGMA secure_delete = OFF`)
-		for _, r := range all {
-			out, changed, err := hookd.Reseal(r.secrets, plainSecrets(r.secrets), old, to)
+		for _, t := range sealedTables {
+			k, err := resealTable(w, t.table, t.what, old, to)
 			if err != nil {
-				return hookd.Errorf(hookd.ErrorCode(err), "Endpoint %s: %s Nothing was changed.", r.id, hookd.ErrorMessage(err))
-			}
-			if !changed {
-				continue
-			}
-			if _, err := w.Exec(`UPDATE endpoints SET secrets = ? WHERE id = ?`, out, r.id); err != nil {
 				return err
 			}
-			n++
+			n += k
 		}
 		return nil
 	})
 	if err != nil {
 		return 0, err
+	}
+	return n, nil
+}
+
+// resealTable reseals the secrets column of every row of table.
+func resealTable(w *writer, table, what string, old, to hookd.Cipher) (int, error) {
+	rows, err := w.Query(`SELECT id, secrets FROM ` + table + ` ORDER BY id`)
+	if err != nil {
+		return 0, err
+	}
+	type row struct{ id, secrets string }
+	var all []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.id, &r.secrets); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		all = append(all, r)
+	}
+	if err := rows.Close(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range all {
+		out, changed, err := hookd.Reseal(r.secrets, plainSecrets(r.secrets), old, to)
+		if err != nil {
+			return 0, hookd.Errorf(hookd.ErrorCode(err), "%s %s: %s Nothing was changed.", what, r.id, hookd.ErrorMessage(err))
+		}
+		if !changed {
+			continue
+		}
+		if _, err := w.Exec(`UPDATE `+table+` SET secrets = ? WHERE id = ?`, out, r.id); err != nil {
+			return 0, err
+		}
+		n++
 	}
 	return n, nil
 }

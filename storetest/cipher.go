@@ -86,10 +86,14 @@ func testReseal(t *testing.T, open Reopener) {
 	_, err := s.UpdateEndpoint(ctx, "acme", c.ID, hookd.EndpointUpdate{Secrets: &secrets})
 	must(t, err)
 
+	src := &hookd.Source{TenantID: "acme", Name: "github/acme", Verifier: hookd.SourceVerifier{Type: "github", Secrets: []string{"s3cret-one", "s3cret-two"}}}
+	src.SetDefaults()
+	must(t, s.(hookd.InboundStore).CreateSource(ctx, src))
+
 	n, err := s.ResealSecrets(ctx, oldKey, newKey)
 	must(t, err)
-	if n != 3 {
-		t.Fatalf("resealed %d values, want 3", n)
+	if n != 4 {
+		t.Fatalf("resealed %d values, want 4 (three endpoints and a source)", n)
 	}
 	// Again: everything is sealed with the new key already.
 	if n, err := s.ResealSecrets(ctx, oldKey, newKey); err != nil || n != 0 {
@@ -103,13 +107,21 @@ func testReseal(t *testing.T, open Reopener) {
 	if len(got.Secrets) != 2 || got.Secrets[0].Value != secrets[0].Value || got.Secrets[1].Value != secretC || got.Secrets[1].ExpiresAt == nil {
 		t.Fatalf("rotated endpoint's secrets do not read back: %d", len(got.Secrets))
 	}
+	gotSrc, err := withNew.(hookd.InboundStore).FindSourceByID(ctx, "acme", src.ID)
+	must(t, err)
+	if len(gotSrc.Verifier.Secrets) != 2 || gotSrc.Verifier.Secrets[1] != "s3cret-two" {
+		t.Fatal("the source's secrets do not read back after the rotation")
+	}
 	withOld := open(oldKey)
 	wantUnreadable(t, withOld, a.ID)
 	wantUnreadable(t, withOld, c.ID)
+	if _, err := withOld.(hookd.InboundStore).FindSourceByID(ctx, "acme", src.ID); err == nil {
+		t.Fatal("a source reads with the old master key after the rotation")
+	}
 	// The deleted endpoint's row was resealed as well: a rotation back to
-	// the old key touches all three again.
-	if n, err := withNew.ResealSecrets(ctx, newKey, oldKey); err != nil || n != 3 {
-		t.Fatalf("rotation back resealed %d (%v), want 3", n, err)
+	// the old key touches all four again.
+	if n, err := withNew.ResealSecrets(ctx, newKey, oldKey); err != nil || n != 4 {
+		t.Fatalf("rotation back resealed %d (%v), want 4", n, err)
 	}
 	wantSecret(t, open(oldKey), a.ID, secretA)
 }
