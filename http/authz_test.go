@@ -133,6 +133,8 @@ var authzTable = map[string]authzRow{
 	"GET /healthz": {rule: public, ok: 200},
 	"GET /readyz":  {rule: public, ok: 200},
 
+	"GET /v1/openapi.json": {rule: public, ok: 200},
+
 	"POST /v1/tenants":            {rule: global, ok: 201, body: func(n int64) any { return map[string]any{"id": fmt.Sprintf("new-%d", n), "name": "New"} }},
 	"GET /v1/tenants":             {rule: global, ok: 200},
 	"GET /v1/tenants/{tenant}":    {rule: readRule, ok: 200},

@@ -108,7 +108,7 @@ type apiRoute struct {
 }
 
 // publicRoutes are the routes that need no credential.
-var publicRoutes = []string{"GET /healthz", "GET /readyz"}
+var publicRoutes = []string{"GET /healthz", "GET /readyz", openAPIRoute}
 
 // apiRoutes lists every /v1 route. It is the one list of the API: the mux
 // registers it, and the authorization test requires a row for each entry.
@@ -179,6 +179,7 @@ func Routes() []string {
 func (s *Server) routes() {
 	s.mux.HandleFunc(publicRoutes[0], s.handleHealth)
 	s.mux.HandleFunc(publicRoutes[1], s.handleReady)
+	s.mux.HandleFunc(openAPIRoute, s.handleOpenAPI)
 	for _, rt := range apiRoutes() {
 		handle := rt.handle
 		s.mux.Handle(rt.pattern, s.api(func(w http.ResponseWriter, r *http.Request) error { return handle(s, w, r) }))
