@@ -82,15 +82,15 @@ type Runner struct {
 	doomed   map[string]doomedRun
 
 	// Owned by the executor's scheduler (the goroutine of Run).
-	held     map[string]bool // run ids claimed and not yet recorded
+	held     map[string]*job // runs claimed and not yet recorded, by id
 	queue    []*job          // claimed, not started
 	running  map[string]int  // command runs in progress by rule id
 	inflight int
 	claiming int
 	claims   chan claimResult
 	done     chan *job
-	results  chan *hookd.RunUpdate
-	recorded chan []string
+	results  chan *job
+	recorded chan []*job
 	stopping chan struct{}
 	// stopped is set once in-flight runs were cancelled at shutdown:
 	// what they report is not a real outcome and is not recorded.
@@ -106,6 +106,9 @@ type doomedRun struct {
 type job struct {
 	run *hookd.Run
 	upd *hookd.RunUpdate
+	// recording is set once the outcome is on its way to the store: from
+	// then on a claim may return the run again (a retry due at once).
+	recording bool
 }
 
 // claimResult is the outcome of a claim run off the scheduler goroutine.
@@ -157,15 +160,15 @@ func New(cfg Config) *Runner {
 		mwake:    make(chan struct{}, 1),
 		tenants:  map[string]*tenantRules{},
 		doomed:   map[string]doomedRun{},
-		held:     map[string]bool{},
+		held:     map[string]*job{},
 		running:  map[string]int{},
 		claims:   make(chan claimResult, 1),
-		recorded: make(chan []string, 64),
+		recorded: make(chan []*job, 64),
 		stopping: make(chan struct{}),
 	}
 	n := r.maxHeld()
 	r.done = make(chan *job, n)
-	r.results = make(chan *hookd.RunUpdate, n)
+	r.results = make(chan *job, n)
 	return r
 }
 
@@ -228,8 +231,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		case j := <-r.done:
 			r.finish(j)
 			r.start(execCtx)
-		case ids := <-r.recorded:
-			r.forget(ids)
+		case jobs := <-r.recorded:
+			r.forget(jobs)
 		}
 	}
 	if r.claiming > 0 {
@@ -269,11 +272,13 @@ func (r *Runner) accept(ctx context.Context, c claimResult) bool {
 		return false
 	}
 	for _, run := range c.claimed {
-		if r.held[run.ID] {
+		if j := r.held[run.ID]; j != nil && !j.recording {
 			continue // our own lease expired and we claimed it again: already in hand
 		}
-		r.held[run.ID] = true
-		r.queue = append(r.queue, &job{run: run})
+		// New, or its outcome was stored and it is due again (a retry).
+		j := &job{run: run}
+		r.held[run.ID] = j
+		r.queue = append(r.queue, j)
 	}
 	return len(c.claimed) == c.limit
 }
@@ -323,15 +328,20 @@ func (r *Runner) finish(j *job) {
 		}
 	}
 	if r.stopped {
-		delete(r.held, j.run.ID) // not recorded: its lease expires and it runs again
+		r.forget([]*job{j}) // not recorded: its lease expires and it runs again
 		return
 	}
-	r.results <- j.upd
+	j.recording = true
+	r.results <- j
 }
 
-func (r *Runner) forget(ids []string) {
-	for _, id := range ids {
-		delete(r.held, id)
+// forget drops jobs whose outcomes are stored, unless their run was
+// claimed again meanwhile.
+func (r *Runner) forget(jobs []*job) {
+	for _, j := range jobs {
+		if r.held[j.run.ID] == j {
+			delete(r.held, j.run.ID)
+		}
 	}
 }
 
@@ -360,8 +370,8 @@ func (r *Runner) shutdown(cancelExec context.CancelFunc) {
 			// Back to the queue, due now, keeping the previous attempt's
 			// result. The claim counted an attempt that never started.
 			updates[i] = &hookd.RunUpdate{ID: j.run.ID, Owner: r.cfg.NodeID, Status: hookd.RunQueued, NextAt: now, Result: j.run.Result, At: now}
-			delete(r.held, j.run.ID)
 		}
+		r.forget(r.queue)
 		if err := r.cfg.Store.CompleteRuns(ctx, updates); err != nil {
 			r.log.Warn("release runs on shutdown; they run once their leases expire", slog.Int("count", len(updates)), slog.Any("err", err))
 		}
@@ -390,28 +400,27 @@ func (r *Runner) shutdown(cancelExec context.CancelFunc) {
 // one CompleteRuns call. A failed write is retried with backoff; if the
 // process dies first, the leases expire and the runs execute again.
 func (r *Runner) record() {
-	batch := make([]*hookd.RunUpdate, 0, r.cfg.Batch)
-	for u := range r.results {
-		batch = append(batch[:0], u)
+	for j := range r.results {
+		batch := []*job{j}
 	fill:
 		for len(batch) < r.cfg.Batch {
 			select {
-			case u, ok := <-r.results:
+			case j, ok := <-r.results:
 				if !ok {
 					break fill
 				}
-				batch = append(batch, u)
+				batch = append(batch, j)
 			default:
 				break fill
 			}
 		}
-		r.store(batch)
-		ids := make([]string, len(batch))
-		for i, u := range batch {
-			ids[i] = u.ID
+		updates := make([]*hookd.RunUpdate, len(batch))
+		for i, j := range batch {
+			updates[i] = j.upd
 		}
+		r.store(updates)
 		select {
-		case r.recorded <- ids:
+		case r.recorded <- batch:
 		case <-r.stopping:
 		}
 	}

@@ -75,27 +75,13 @@ func (e *env) config() action.Config {
 
 // start runs a runner until the test ends.
 func (e *env) start(cfg action.Config) *action.Runner {
-	e.t.Helper()
-	r := action.New(cfg)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			if err := <-done; err != nil {
-				e.t.Errorf("Run: %v", err)
-			}
-		}
-	}
-	e.t.Cleanup(stop)
+	r, _ := e.startStop(cfg)
 	return r
 }
 
-// run starts a runner and returns a function that stops it.
-func (e *env) run(cfg action.Config) func() {
+// startStop runs a runner and returns a function that stops it (called
+// again when the test ends).
+func (e *env) startStop(cfg action.Config) (*action.Runner, func()) {
 	r := action.New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -110,7 +96,7 @@ func (e *env) run(cfg action.Config) func() {
 		})
 	}
 	e.t.Cleanup(stop)
-	return stop
+	return r, stop
 }
 
 func (e *env) rule(name string, r hookd.Rule) *hookd.Rule {
@@ -283,7 +269,7 @@ func TestLeaseExpiryRunsAgain(t *testing.T) {
 	cfg := e.config()
 	cfg.Store = crashed
 	cfg.OnPublish = func() { publishedA.Add(1) }
-	stop := e.run(cfg)
+	_, stop := e.startStop(cfg)
 	deadline := time.Now().Add(20 * time.Second)
 	for crashed.dropped.Load() < 2 {
 		if time.Now().After(deadline) {
@@ -364,7 +350,7 @@ func TestMatchFailureGivesFailedRun(t *testing.T) {
 	}
 }
 
-// forwardEnv is a receiver of forwards that answers with the statuses in
+// receiver is a receiver of forwards that answers with the statuses in
 // order (200 once they run out), waiting hang first when set.
 type receiver struct {
 	mu       sync.Mutex
@@ -758,5 +744,50 @@ func TestRuleCacheRefresh(t *testing.T) {
 	}
 	if n := e.trig(trg.ID).Runs; n != 0 {
 		t.Errorf("edited criteria not used: %d runs", n)
+	}
+}
+
+// On shutdown a run waiting for its rule's slot goes back to the queue,
+// and a run still going after the grace period is stopped and left
+// running, to run again once its lease expires.
+func TestShutdown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	started := filepath.Join(t.TempDir(), "started")
+	e.rule("slow", hookd.Rule{Source: "ci", Action: hookd.Action{Type: hookd.ActionCommand, Shell: true,
+		Command: []string{`touch "$F"; sleep 30`}, Env: map[string]string{"F": started}, Timeout: hookd.Duration(time.Minute)}})
+	a, b := e.trigger(`{}`), e.trigger(`{}`)
+	cfg := e.config()
+	cfg.ShutdownGrace = 50 * time.Millisecond
+	_, stop := e.startStop(cfg)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(started); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the command did not start")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Both runs claimed: one executing, one waiting for the rule's slot.
+	e.waitRuns(a, 1, func(r *hookd.Run) bool { return r.Status == hookd.RunRunning })
+	e.waitRuns(b, 1, func(r *hookd.Run) bool { return r.Status == hookd.RunRunning })
+	began := time.Now()
+	stop()
+	if d := time.Since(began); d > 20*time.Second {
+		t.Errorf("stopping took %s: the command was not killed", d)
+	}
+	var states []string
+	for _, trg := range []*hookd.Trigger{a, b} {
+		runs, _, err := e.store.FindRuns(context.Background(), hookd.RunFilter{TenantID: tenant, TriggerID: trg.ID})
+		if err != nil || len(runs) != 1 {
+			t.Fatalf("runs %v %v", runs, err)
+		}
+		states = append(states, fmt.Sprintf("%s/%d/%v", runs[0].Status, runs[0].Attempts, runs[0].Result))
+	}
+	slices.Sort(states)
+	if want := []string{"queued/1/<nil>", "running/1/<nil>"}; !slices.Equal(states, want) {
+		t.Errorf("runs after shutdown %v, want %v", states, want)
 	}
 }
