@@ -482,7 +482,9 @@ type InboundStore interface {
 	ClaimTriggers(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]*Trigger, error)
 	// ProcessTrigger stores runs (queued, due now) for the trigger and
 	// marks it processed at now, in one transaction, if owner still holds
-	// its lease; otherwise it writes nothing and returns ECONFLICT.
+	// its lease; otherwise it writes nothing and returns ECONFLICT. A run
+	// passed with Status RunFailed (a match whose action could not be
+	// prepared) is stored failed and ended at now, with its Result.
 	ProcessTrigger(ctx context.Context, triggerID, owner string, runs []*Run, now time.Time) error
 	// ReplayTrigger marks a trigger unprocessed again, so its rules are
 	// matched anew (as they are now).

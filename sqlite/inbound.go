@@ -481,17 +481,32 @@ func (s *Store) ProcessTrigger(ctx context.Context, triggerID, owner string, run
 	now = now.UTC()
 	stored := make([]hookd.Run, len(runs))
 	actions := make([]string, len(runs))
+	results := make([]any, len(runs)) // NULL or JSON
 	for i, r := range runs {
 		c := *r
 		if c.ID == "" {
 			c.ID = hookd.NewID(hookd.PrefixRun)
 		}
-		c.TriggerID, c.Status, c.Attempts, c.LeaseOwner = triggerID, hookd.RunQueued, 0, ""
-		c.NextAt, c.StartedAt, c.EndedAt, c.Result = &now, nil, nil, nil
+		c.TriggerID, c.Attempts, c.LeaseOwner, c.StartedAt = triggerID, 0, "", nil
 		c.CreatedAt, c.UpdatedAt = now, now
+		if c.Status == hookd.RunFailed {
+			// A match that could not become an action (a template failed):
+			// recorded as failed at once, with its error.
+			c.NextAt, c.EndedAt = nil, &now
+			if c.Result == nil {
+				c.Result = &hookd.RunResult{Error: "The rule's action could not be prepared."}
+			}
+		} else {
+			c.Status, c.NextAt, c.EndedAt, c.Result = hookd.RunQueued, &now, nil, nil
+		}
 		var err error
 		if actions[i], err = marshalText(c.Action); err != nil {
 			return err
+		}
+		if c.Result != nil {
+			if results[i], err = marshalText(c.Result); err != nil {
+				return err
+			}
 		}
 		stored[i] = c
 	}
@@ -508,9 +523,11 @@ func (s *Store) ProcessTrigger(ctx context.Context, triggerID, owner string, run
 		for i := range stored {
 			r := &stored[i]
 			r.TenantID = tenantID
-			_, err := w.Exec(`INSERT INTO runs (id, tenant_id, rule_id, rule_name, trigger_id, status, action, next_attempt_at, created_at, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				r.ID, r.TenantID, r.RuleID, r.RuleName, r.TriggerID, r.Status, actions[i], ns(now), ns(now), ns(now))
+			_, err := w.Exec(`INSERT INTO runs (id, tenant_id, rule_id, rule_name, trigger_id, status, done, action, result,
+					next_attempt_at, ended_at, created_at, updated_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				r.ID, r.TenantID, r.RuleID, r.RuleName, r.TriggerID, r.Status, r.Status == hookd.RunFailed, actions[i], results[i],
+				nsPtr(r.NextAt), nsPtr(r.EndedAt), ns(now), ns(now))
 			if hookd.ErrorCode(translate(err)) == hookd.ECONFLICT {
 				return hookd.Errorf(hookd.ECONFLICT, "Run %q already exists.", r.ID)
 			} else if err != nil {

@@ -1046,4 +1046,30 @@ var inboundTests = []struct {
 	{"SilentSources", testSilentSources},
 	{"DeleteTenantInbound", testDeleteTenantInbound},
 	{"InboundAudit", testInboundAudit},
+	{"FailedMatch", testFailedMatch},
+}
+
+// A match whose action could not be prepared is stored failed at once,
+// with its error, and never claimed.
+func testFailedMatch(t *testing.T, s hookd.Store) {
+	is := inboundOf(t, s)
+	tenant(t, s, "acme")
+	src := newSource(t, is, "acme", "ci", "s")
+	r := newRule(t, is, "acme", "build", true)
+	tr := createTrigger(t, is, sourceTrigger(src, "d1", inboundNow()), time.Hour)
+	now := inboundNow()
+	bad := runOf(r)
+	bad.Status, bad.Result = hookd.RunFailed, &hookd.RunResult{Error: "action.data: trigger.body.x: template failed"}
+	process(t, is, tr, now, bad, runOf(r))
+	list, _, err := is.FindRuns(ctx, hookd.RunFilter{TenantID: "acme", Status: hookd.RunFailed})
+	must(t, err)
+	if len(list) != 1 || list[0].ID != bad.ID || list[0].Result == nil || list[0].Result.Error != bad.Result.Error ||
+		list[0].EndedAt == nil || !list[0].EndedAt.Equal(now) || list[0].NextAt != nil {
+		t.Fatalf("failed runs = %+v", list)
+	}
+	claimed, err := is.ClaimRuns(ctx, "n1", now.Add(time.Hour), time.Minute, 10)
+	must(t, err)
+	if len(claimed) != 1 || claimed[0].ID == bad.ID {
+		t.Fatalf("claimed %+v, want only the queued run", claimed)
+	}
 }
