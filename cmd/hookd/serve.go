@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd"
+	"github.com/hookd/hookd/action"
 	"github.com/hookd/hookd/delivery"
 	"github.com/hookd/hookd/filter"
 	hookdhttp "github.com/hookd/hookd/http"
@@ -61,6 +62,8 @@ type ServeConfig struct {
 	// Ops configures auto-disable and alerts; the zero value turns them
 	// off (the flags default to maintain.DefaultOps).
 	Ops maintain.Ops
+	// AllowCommands lets rules run programs on this host (command actions).
+	AllowCommands bool
 }
 
 // Server is a running hookd: store, API and dispatcher. Tests build one with
@@ -70,6 +73,7 @@ type Server struct {
 	log        *slog.Logger
 	store      hookd.Store
 	dispatcher *delivery.Dispatcher
+	runner     *action.Runner // nil when the store keeps no receiving side
 	maintainer *maintain.Runner
 	http       *http.Server
 	ln         net.Listener
@@ -106,6 +110,8 @@ func parseServeFlags(args []string, env Env) (ServeConfig, error) {
 	}
 	fs.Float64Var(&c.ClientRate, "client-rate-limit", clientRate,
 		"API requests per second one client address may make, with bursts of twice that; over it 429 (HOOKD_CLIENT_RATE_LIMIT; 0: no limit)")
+	fs.BoolVar(&c.AllowCommands, "allow-commands", envBool(env, "HOOKD_ALLOW_COMMANDS"),
+		"let rules run programs on this host (command actions); off by default (HOOKD_ALLOW_COMMANDS)")
 	c.Ops = maintain.DefaultOps()
 	ops := []error{
 		envVar(fs, env, &c.Ops.AutoDisable.Period, "auto-disable-after", "HOOKD_AUTO_DISABLE_AFTER", time.ParseDuration,
@@ -277,9 +283,11 @@ func NewServer(ctx context.Context, cfg ServeConfig, env Env) (*Server, error) {
 			_ = guard.ParseAllow(e) // validated with the flags
 		}
 	}
-	var wakeups <-chan struct{}
+	// Wake-ups from other nodes (PostgreSQL) go to the dispatcher and the
+	// rule runner alike.
+	var wakeups, runWakeups <-chan struct{}
 	if w, ok := store.(interface{ Wakeups() <-chan struct{} }); ok {
-		wakeups = w.Wakeups()
+		wakeups, runWakeups = fanOut(w.Wakeups())
 	}
 	// Operational events (hookd.*) are published like any other event; the
 	// dispatcher is woken for the deliveries they make.
@@ -290,6 +298,13 @@ func NewServer(ctx context.Context, cfg ServeConfig, env Env) (*Server, error) {
 		Lease: cfg.Lease, UserAgent: "hookd/" + version, Wakeups: wakeups, Notifier: notifier,
 	})
 	notifier.Wake = s.dispatcher.Wake
+	if st, ok := store.(action.Store); ok {
+		s.runner = action.New(action.Config{
+			Store: st, Logger: log, NodeID: nodeID, Lease: cfg.Lease, Wakeups: runWakeups,
+			Match: filters.Matcher, OnPublish: s.dispatcher.Wake, Client: delivery.NewHTTPClient(guard, nil),
+			UserAgent: "hookd/" + version, AllowCommands: cfg.AllowCommands,
+		})
+	}
 	// Maintenance (retention, expired tokens) runs on one node: the elected
 	// leader on PostgreSQL, the only process on SQLite.
 	campaign := maintain.Local
@@ -425,7 +440,7 @@ func (s *Server) Run(ctx context.Context) error {
 		go logWriterStats(runCtx, s.log, st.Stats)
 	}
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 
 	wg.Add(1)
 	go func() {
@@ -442,6 +457,16 @@ func (s *Server) Run(ctx context.Context) error {
 			s.log.Warn("maintenance", slog.Any("err", err))
 		}
 	}()
+	if s.runner != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.runner.Run(runCtx); err != nil {
+				errc <- fmt.Errorf("rule runner: %w", err)
+				cancel()
+			}
+		}()
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -551,3 +576,20 @@ func envVar[T any](fs *flag.FlagSet, env Env, p *T, name, envName string, parse 
 
 func parseFloat(s string) (float64, error) { return strconv.ParseFloat(s, 64) }
 func parseInt64(s string) (int64, error)   { return strconv.ParseInt(s, 10, 64) }
+
+// fanOut copies each signal of in to two channels (a full one skips it:
+// these are hints). The store's channel lives as long as the store.
+func fanOut(in <-chan struct{}) (<-chan struct{}, <-chan struct{}) {
+	a, b := make(chan struct{}, 1), make(chan struct{}, 1)
+	go func() {
+		for range in {
+			for _, c := range []chan struct{}{a, b} {
+				select {
+				case c <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return a, b
+}
