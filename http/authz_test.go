@@ -38,6 +38,7 @@ type fixture struct {
 	*env
 	creds                                     map[caller]string
 	endpointID, eventID, deliveryID           string
+	sourceID, ruleID, triggerID, runID        string // the receiving side
 	spareKeyID, spareSuperID, otherSpareKeyID string
 	secrets                                   map[string]string // name -> a secret no answer may show
 	calls                                     atomic.Int64      // makes create bodies unique
@@ -80,6 +81,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatalf("deliveries = %d", len(ds))
 	}
 	f.deliveryID = ds[0]["id"].(string)
+	f.inboundFixture(t)
 
 	secret := ep["secret"].(string)
 	f.secrets["endpoint secret"] = secret
@@ -121,6 +123,9 @@ type authzRow struct {
 	// destructive: a successful call removes what the next one needs,
 	// so each successful call gets a fixture of its own.
 	destructive bool
+	// tenantQuery: the route names its tenant in ?tenant= (the generic
+	// trigger routes, whose path has none).
+	tenantQuery bool
 }
 
 func endpointOf(f *fixture, _ string) string { return f.endpointID }
@@ -193,6 +198,66 @@ var authzTable = map[string]authzRow{
 	"GET /v1/tenants/{tenant}/deliveries/{id}": {rule: readRule, ok: 200, id: func(f *fixture, _ string) string { return f.deliveryID }},
 	"POST /v1/tenants/{tenant}/deliveries/{id}/retry": {rule: writeRule, ok: 202,
 		id: func(f *fixture, _ string) string { return f.deliveryID }},
+
+	"POST /v1/tenants/{tenant}/sources": {rule: writeRule, ok: 201, body: func(n int64) any {
+		return map[string]any{"name": fmt.Sprintf("new/s%d", n), "verifier": map[string]any{"type": "github", "secrets": []string{"a-new-source-secret"}}}
+	}},
+	"GET /v1/tenants/{tenant}/sources":               {rule: readRule, ok: 200},
+	"GET /v1/tenants/{tenant}/sources/{id}":          {rule: readRule, ok: 200, id: sourceOf},
+	"PATCH /v1/tenants/{tenant}/sources/{id}":        {rule: writeRule, ok: 200, id: sourceOf, body: fixed(map[string]any{"description": "d"})},
+	"DELETE /v1/tenants/{tenant}/sources/{id}":       {rule: writeRule, ok: 204, id: sourceOf, destructive: true},
+	"POST /v1/tenants/{tenant}/rules":                {rule: writeRule, ok: 201, body: func(n int64) any { return fixtureRule(fmt.Sprintf("r%d", n)) }},
+	"GET /v1/tenants/{tenant}/rules":                 {rule: readRule, ok: 200},
+	"GET /v1/tenants/{tenant}/rules/{id}":            {rule: readRule, ok: 200, id: ruleOf},
+	"PATCH /v1/tenants/{tenant}/rules/{id}":          {rule: writeRule, ok: 200, id: ruleOf, body: fixed(map[string]any{"description": "d"})},
+	"DELETE /v1/tenants/{tenant}/rules/{id}":         {rule: writeRule, ok: 204, id: ruleOf, destructive: true},
+	"GET /v1/tenants/{tenant}/triggers":              {rule: readRule, ok: 200},
+	"GET /v1/tenants/{tenant}/triggers/{id}":         {rule: readRule, ok: 200, id: triggerOf},
+	"POST /v1/tenants/{tenant}/triggers/{id}/replay": {rule: writeRule, ok: 202, id: triggerOf},
+	"GET /v1/tenants/{tenant}/runs":                  {rule: readRule, ok: 200},
+	"GET /v1/tenants/{tenant}/runs/{id}":             {rule: readRule, ok: 200, id: func(f *fixture, _ string) string { return f.runID }},
+	// rules/test changes nothing: a viewer may ask.
+	"POST /v1/tenants/{tenant}/rules/test": {rule: readRule, ok: 200, body: fixed(map[string]any{
+		"criteria": map[string]any{"trigger.body.n": map[string]any{"type": "eq", "pattern": 1}}, "trigger": map[string]any{"body": map[string]any{"n": 1}}})},
+	"POST /v1/triggers":           {rule: writeRule, ok: 202, tenantQuery: true, body: fixed(map[string]any{"trigger": "ci.done", "payload": map[string]any{"n": 1}})},
+	"POST /v1/webhooks/st2":       {rule: writeRule, ok: 202, tenantQuery: true, body: fixed(map[string]any{"trigger": "ci.done", "payload": map[string]any{"n": 1}})},
+	"POST /v1/webhooks/{name...}": {rule: public, ok: 202, body: fixed(map[string]any{"n": 1})},
+}
+
+func sourceOf(f *fixture, _ string) string  { return f.sourceID }
+func ruleOf(f *fixture, _ string) string    { return f.ruleID }
+func triggerOf(f *fixture, _ string) string { return f.triggerID }
+
+// fixtureRule is a rule on the fixture's open source.
+func fixtureRule(name string) map[string]any {
+	return map[string]any{"name": name, "source": "fixture/open", "action": map[string]any{"type": "publish", "event_type": "a.b"}}
+}
+
+// inboundFixture gives acme a signed source (whose secret no answer may
+// show), an open one, a rule on it, a trigger posted with the admin key in
+// its headers (stored redacted) and a run of the rule for it.
+func (f *fixture) inboundFixture(t *testing.T) {
+	t.Helper()
+	secret := "source-secret-" + hookd.NewAPIKeySecret()
+	f.secrets["source secret"] = secret
+	src := f.want(t, 201, f.admin, "POST", "/v1/tenants/acme/sources", map[string]any{"name": "fixture/signed",
+		"verifier": map[string]any{"type": "github", "secrets": []string{secret}}})
+	f.sourceID = src["id"].(string)
+	f.want(t, 201, f.admin, "POST", "/v1/tenants/acme/sources", map[string]any{"name": "fixture/open", "verifier": map[string]any{"type": "none"}})
+	rl := f.want(t, 201, f.admin, "POST", "/v1/tenants/acme/rules", fixtureRule("fixture-rule"))
+	f.ruleID = rl["id"].(string)
+	trg := f.want(t, 202, f.admin, "POST", "/v1/webhooks/fixture/open", map[string]any{"n": 1})
+	f.triggerID = trg["id"].(string)
+	ctx := context.Background()
+	claimed, err := f.store.ClaimTriggers(ctx, "fixture", f.clock.Now(), time.Minute, 10)
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("claim the fixture's trigger: %v, %d", err, len(claimed))
+	}
+	run := &hookd.Run{RuleID: f.ruleID, RuleName: "fixture-rule", Action: hookd.Action{Type: hookd.ActionPublish, EventType: "a.b"}}
+	if err := f.store.ProcessTrigger(ctx, f.triggerID, "fixture", []*hookd.Run{run}, f.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	f.runID = run.ID
 }
 
 // expect returns the status a caller gets from a route of rule r whose
@@ -237,9 +302,12 @@ func (f *fixture) path(pattern string, row authzRow, tenant string) (method, pat
 	if row.id != nil {
 		id = row.id(f, tenant)
 	}
-	path = strings.NewReplacer("{tenant}", tenant, "{name}", "a.b", "{id}", id).Replace(path)
+	path = strings.NewReplacer("{tenant}", tenant, "{name}", "a.b", "{id}", id, "{name...}", "fixture/open").Replace(path)
 	if method == "DELETE" && pattern == "DELETE /v1/tenants/{tenant}" {
 		path += "?confirm=" + tenant
+	}
+	if row.tenantQuery {
+		path += "?tenant=" + tenant
 	}
 	return method, path
 }

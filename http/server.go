@@ -42,6 +42,20 @@ type Config struct {
 	// Filters holds compiled endpoint filters; share one with the other
 	// publishers of the process. Default: a new one.
 	Filters *filter.Cache
+	// Inbound holds sources, triggers, rules and runs. When nil, Store is
+	// used if it implements hookd.InboundStore; otherwise those routes
+	// answer 503.
+	Inbound hookd.InboundStore
+	// OnTrigger is called after a trigger was stored or replayed, to wake
+	// the rule runner. It must not block. May be nil.
+	OnTrigger func()
+	// AllowCommands lets rules run command actions (off: such a rule is
+	// refused when it is saved).
+	AllowCommands bool
+	// PublicURL is the base URL senders reach hookd at (e.g.
+	// https://hooks.example.com), for the inbound URLs shown with sources.
+	// Default: the scheme and host of the request asking.
+	PublicURL string
 }
 
 // Dispatcher is the part of a local delivery dispatcher publishing uses
@@ -65,6 +79,8 @@ type Server struct {
 	// eventTypes caches each tenant's compiled event catalog (catalog.go).
 	eventTypes *catalogCache
 	filters    *filter.Cache
+	// sourceLimits holds the per-source rate limits of inbound requests.
+	sourceLimits *sourceLimiter
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -86,10 +102,17 @@ func NewServer(cfg Config) *Server {
 	if cfg.Filters == nil {
 		cfg.Filters = filter.NewCache(cfg.Now)
 	}
+	if cfg.Inbound == nil {
+		cfg.Inbound, _ = cfg.Store.(hookd.InboundStore)
+	}
+	if cfg.OnTrigger == nil {
+		cfg.OnTrigger = func() {}
+	}
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, now: cfg.Now, mux: http.NewServeMux(),
 		keys: newKeyCache(), tenants: newTenantCache(), clients: newClientLimiter(cfg.ClientRate, cfg.ClientBurst),
 		eventTypes: &catalogCache{entries: map[string]*catalogEntry{}}, filters: cfg.Filters,
+		sourceLimits: newSourceLimiter(),
 	}
 	s.routes()
 	return s
@@ -162,14 +185,48 @@ func apiRoutes() []apiRoute {
 		{"GET " + t + "/deliveries", (*Server).listDeliveries},
 		{"GET " + t + "/deliveries/{id}", (*Server).getDelivery},
 		{"POST " + t + "/deliveries/{id}/retry", (*Server).retryDelivery},
+
+		{"POST " + t + "/sources", (*Server).createSource},
+		{"GET " + t + "/sources", (*Server).listSources},
+		{"GET " + t + "/sources/{id}", (*Server).getSource},
+		{"PATCH " + t + "/sources/{id}", (*Server).updateSource},
+		{"DELETE " + t + "/sources/{id}", (*Server).deleteSource},
+
+		{"POST " + t + "/rules", (*Server).createRule},
+		{"GET " + t + "/rules", (*Server).listRules},
+		{"POST " + t + "/rules/test", (*Server).testRule},
+		{"GET " + t + "/rules/{id}", (*Server).getRule},
+		{"PATCH " + t + "/rules/{id}", (*Server).updateRule},
+		{"DELETE " + t + "/rules/{id}", (*Server).deleteRule},
+
+		{"GET " + t + "/triggers", (*Server).listTriggers},
+		{"GET " + t + "/triggers/{id}", (*Server).getTrigger},
+		{"POST " + t + "/triggers/{id}/replay", (*Server).replayTrigger},
+		{"GET " + t + "/runs", (*Server).listRuns},
+		{"GET " + t + "/runs/{id}", (*Server).getRun},
+		{"POST /v1/triggers", (*Server).postTrigger},
+	}
+}
+
+// inboundRoutes are the routes senders call. They take no bearer
+// credential of the API: a source's verifier (or, for st2, an API key in
+// any place signature.APIKeyFrom looks) authenticates each request.
+func inboundRoutes() []apiRoute {
+	return []apiRoute{
+		{"POST /v1/webhooks/st2", (*Server).receiveST2},
+		{"POST /v1/webhooks/{name...}", (*Server).receive},
 	}
 }
 
 // Routes returns the pattern ("METHOD /path") of every route the server
-// registers: /healthz and /readyz, then every /v1 route.
+// registers: /healthz and /readyz, then every /v1 route, then the inbound
+// routes.
 func Routes() []string {
 	out := append([]string(nil), publicRoutes...)
 	for _, rt := range apiRoutes() {
+		out = append(out, rt.pattern)
+	}
+	for _, rt := range inboundRoutes() {
 		out = append(out, rt.pattern)
 	}
 	return out
@@ -184,6 +241,12 @@ func (s *Server) routes() {
 		handle := rt.handle
 		s.mux.Handle(rt.pattern, s.api(func(w http.ResponseWriter, r *http.Request) error { return handle(s, w, r) }))
 	}
+	for _, rt := range inboundRoutes() {
+		handle := rt.handle
+		s.mux.Handle(rt.pattern, s.inbound(func(w http.ResponseWriter, r *http.Request) error { return handle(s, w, r) }))
+	}
+	// Other methods on inbound URLs: 405 without asking for a credential.
+	s.mux.Handle("/v1/webhooks/{name...}", s.inbound(webhookMethodNotAllowed))
 }
 
 // ServeHTTP serves the API. Requests no route matches get a JSON 404 or,

@@ -26,6 +26,8 @@ type env struct {
 	url   string
 	clock *clock
 	wakes atomic.Int64
+	// triggerWakes counts OnTrigger calls (the rule runner's wake-ups).
+	triggerWakes atomic.Int64
 	// tester answers test and probe requests; notes records operational
 	// events published through the API.
 	tester *fakeTester
@@ -46,7 +48,8 @@ func newEnv(t *testing.T, opts ...func(*hookdhttp.Config)) *env {
 		t.Fatal(err)
 	}
 	e := &env{store: s, spy: &spyStore{Store: s}, clock: &clock{t: time.Now()}, tester: &fakeTester{status: 204}, notes: &notes{}}
-	cfg := hookdhttp.Config{Store: e.spy, Now: e.clock.Now, OnPublish: func() { e.wakes.Add(1) }, Tester: e.tester, Notifier: e.notes}
+	cfg := hookdhttp.Config{Store: e.spy, Now: e.clock.Now, OnPublish: func() { e.wakes.Add(1) }, Tester: e.tester, Notifier: e.notes,
+		Inbound: s, OnTrigger: func() { e.triggerWakes.Add(1) }}
 	for _, o := range opts {
 		o(&cfg)
 	}
