@@ -94,11 +94,13 @@ func (s *Store) UpdateTenant(ctx context.Context, id string, upd hookd.TenantUpd
 }
 
 // DeleteTenant removes the tenant and everything it owns: keys (and their
-// tokens), event types and endpoints by cascade; events, deliveries (late
-// ones included), attempts, stats slots, alerts and audit entries
-// explicitly. It waits for publishes, recovers and replays to the tenant
-// that are in progress. Its own audit entry is written outside any tenant,
-// so the deletion stays on record.
+// tokens), event types, endpoints, sources and rules by cascade; events,
+// deliveries (late ones included), attempts, stats slots, alerts, triggers,
+// runs and audit entries explicitly. It waits for publishes, recovers,
+// replays and accepted requests (CreateTrigger) to the tenant that are in
+// progress; triggers are deleted before runs, so the runs of a trigger
+// being processed meanwhile are deleted too. Its own audit entry is written
+// outside any tenant, so the deletion stays on record.
 func (s *Store) DeleteTenant(ctx context.Context, id string) error {
 	return s.changeTx(ctx, func(tx pgx.Tx, a *auditLog) error {
 		t, err := scanTenant(tx.QueryRow(ctx, `DELETE FROM tenants WHERE id = $1 RETURNING `+tenantColumns, id))
@@ -112,6 +114,8 @@ func (s *Store) DeleteTenant(ctx context.Context, id string) error {
 			`DELETE FROM alerts WHERE tenant_id = $1`,
 			`DELETE FROM late_deliveries WHERE tenant_id = $1`,
 			`DELETE FROM events WHERE tenant_id = $1`,
+			`DELETE FROM triggers WHERE tenant_id = $1`,
+			`DELETE FROM runs WHERE tenant_id = $1`,
 			`DELETE FROM audit_log WHERE tenant_id = $1`,
 		} {
 			if _, err := tx.Exec(ctx, q, id); err != nil {
