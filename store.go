@@ -27,6 +27,7 @@ type Store interface {
 	EventStore
 	DeliveryStore
 	OpsStore
+	InboundStore
 
 	// Close releases the database; pending group commits finish first.
 	Close() error

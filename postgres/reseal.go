@@ -9,7 +9,8 @@ import (
 )
 
 // ResealSecrets re-encrypts the signing secrets of every endpoint
-// (deleted ones included) from old to to in one transaction. The rows are
+// (deleted ones included) and the verifier secrets of every source from
+// old to to in one transaction. The rows are
 // locked while it runs. Replaced values stay in dead row versions until
 // PostgreSQL vacuums the table.
 func (s *Store) ResealSecrets(ctx context.Context, old, to hookd.Cipher) (int, error) {
@@ -41,12 +42,16 @@ func (s *Store) ResealSecrets(ctx context.Context, old, to hookd.Cipher) (int, e
 				ids, values = append(ids, r.id), append(values, out)
 			}
 		}
-		if len(ids) == 0 {
-			return nil
+		if len(ids) > 0 {
+			tag, err := tx.Exec(ctx, `UPDATE endpoints e SET secrets = x.secrets
+				FROM unnest($1::text[], $2::text[]) AS x(id, secrets) WHERE e.id = x.id`, ids, values)
+			if err != nil {
+				return err
+			}
+			n = int(tag.RowsAffected())
 		}
-		tag, err := tx.Exec(ctx, `UPDATE endpoints e SET secrets = x.secrets
-			FROM unnest($1::text[], $2::text[]) AS x(id, secrets) WHERE e.id = x.id`, ids, values)
-		n = int(tag.RowsAffected())
+		k, err := resealSources(ctx, tx, old, to)
+		n += k
 		return err
 	})
 	if err != nil {
