@@ -64,6 +64,9 @@ type ServeConfig struct {
 	Ops maintain.Ops
 	// AllowCommands lets rules run programs on this host (command actions).
 	AllowCommands bool
+	// PublicURL is the base URL senders reach hookd at, shown in source
+	// URLs; default: taken from each request.
+	PublicURL string
 }
 
 // Server is a running hookd: store, API and dispatcher. Tests build one with
@@ -73,7 +76,7 @@ type Server struct {
 	log        *slog.Logger
 	store      hookd.Store
 	dispatcher *delivery.Dispatcher
-	runner     *action.Runner // nil when the store keeps no receiving side
+	runner     *action.Runner
 	maintainer *maintain.Runner
 	http       *http.Server
 	ln         net.Listener
@@ -110,6 +113,8 @@ func parseServeFlags(args []string, env Env) (ServeConfig, error) {
 	}
 	fs.Float64Var(&c.ClientRate, "client-rate-limit", clientRate,
 		"API requests per second one client address may make, with bursts of twice that; over it 429 (HOOKD_CLIENT_RATE_LIMIT; 0: no limit)")
+	fs.StringVar(&c.PublicURL, "public-url", envOr(env, "HOOKD_PUBLIC_URL", ""),
+		"base URL senders reach hookd at, shown in inbound webhook URLs (HOOKD_PUBLIC_URL; default: from each request)")
 	fs.BoolVar(&c.AllowCommands, "allow-commands", envBool(env, "HOOKD_ALLOW_COMMANDS"),
 		"let rules run programs on this host (command actions); off by default (HOOKD_ALLOW_COMMANDS)")
 	c.Ops = maintain.DefaultOps()
@@ -298,13 +303,12 @@ func NewServer(ctx context.Context, cfg ServeConfig, env Env) (*Server, error) {
 		Lease: cfg.Lease, UserAgent: "hookd/" + version, Wakeups: wakeups, Notifier: notifier,
 	})
 	notifier.Wake = s.dispatcher.Wake
-	if st, ok := store.(action.Store); ok {
-		s.runner = action.New(action.Config{
-			Store: st, Logger: log, NodeID: nodeID, Lease: cfg.Lease, Wakeups: runWakeups,
-			Match: filters.Matcher, OnPublish: s.dispatcher.Wake, Client: delivery.NewHTTPClient(guard, nil),
-			UserAgent: "hookd/" + version, AllowCommands: cfg.AllowCommands,
-		})
-	}
+	s.runner = action.New(action.Config{
+		Store: store, Logger: log, NodeID: nodeID, Lease: cfg.Lease, Wakeups: runWakeups,
+		Match: filters.Matcher, OnPublish: s.dispatcher.Wake, Client: delivery.NewHTTPClient(guard, nil),
+		UserAgent: "hookd/" + version, AllowCommands: cfg.AllowCommands,
+	})
+	wakeRunner := s.runner.Wake
 	// Maintenance (retention, expired tokens) runs on one node: the elected
 	// leader on PostgreSQL, the only process on SQLite.
 	campaign := maintain.Local
@@ -320,7 +324,7 @@ func NewServer(ctx context.Context, cfg ServeConfig, env Env) (*Server, error) {
 	api := hookdhttp.NewServer(hookdhttp.Config{
 		Store: store, Logger: log, AllowInsecure: cfg.Dev, OnPublish: s.dispatcher.Wake, Dispatcher: s.dispatcher,
 		ClientRate: cfg.ClientRate, ClientBurst: int(2 * cfg.ClientRate), Notifier: notifier, Tester: s.dispatcher,
-		Filters: filters,
+		Filters: filters, AllowCommands: cfg.AllowCommands, PublicURL: cfg.PublicURL, OnTrigger: wakeRunner,
 	})
 	s.http = &http.Server{
 		Handler:           api.Handler(),
@@ -457,16 +461,14 @@ func (s *Server) Run(ctx context.Context) error {
 			s.log.Warn("maintenance", slog.Any("err", err))
 		}
 	}()
-	if s.runner != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := s.runner.Run(runCtx); err != nil {
-				errc <- fmt.Errorf("rule runner: %w", err)
-				cancel()
-			}
-		}()
-	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := s.runner.Run(runCtx); err != nil {
+			errc <- fmt.Errorf("rule runner: %w", err)
+			cancel()
+		}
+	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
