@@ -84,10 +84,7 @@ func webhookMethodNotAllowed(w http.ResponseWriter, r *http.Request) error {
 // source's window is acknowledged again and not stored), answered 202
 // {"id"} or with the source's own response, and the rule runner woken.
 func (s *Server) receive(w http.ResponseWriter, r *http.Request) error {
-	store, err := s.inboundStore()
-	if err != nil {
-		return err
-	}
+	store := s.cfg.Inbound
 	name := hookd.NormalizeSourceName(r.PathValue("name"))
 	if name == st2Name {
 		return s.receiveST2(w, r)
@@ -469,10 +466,7 @@ func validateTriggerName(name string) error {
 // {}); Idempotency-Key (or another delivery id header) de-duplicates
 // within hookd.DefaultDedupWindow.
 func (s *Server) postTrigger(w http.ResponseWriter, r *http.Request) error {
-	store, err := s.inboundStore()
-	if err != nil {
-		return err
-	}
+	store := s.cfg.Inbound
 	p, _ := PrincipalFrom(r.Context())
 	id := r.URL.Query().Get("tenant")
 	if id == "" {

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/hookd/hookd"
-	hookdhttp "github.com/hookd/hookd/http"
 	"github.com/hookd/hookd/signature"
 )
 
@@ -773,19 +772,4 @@ func TestST2Compat(t *testing.T) {
 			t.Errorf("source %q = %d %s", name, r.status, r.raw)
 		}
 	}
-}
-
-// Without an inbound store the routes answer 503 and nothing else breaks.
-func TestInboundNotConfigured(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, func(c *hookdhttp.Config) { c.Inbound = nil })
-	for _, p := range []string{"/v1/tenants/acme/sources", "/v1/tenants/acme/rules", "/v1/tenants/acme/triggers", "/v1/tenants/acme/runs"} {
-		if r := e.call(t, e.admin, "GET", p, nil); r.status != 503 || errorCode(t, r.body) != "unavailable" {
-			t.Errorf("GET %s = %d %s", p, r.status, r.raw)
-		}
-	}
-	if r := e.hook(t, "POST", "x", []byte(`{}`), nil); r.status != 503 {
-		t.Errorf("webhook = %d %s", r.status, r.raw)
-	}
-	e.want(t, 200, e.admin, "GET", "/v1/tenants/acme/endpoints", nil)
 }

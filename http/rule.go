@@ -119,10 +119,7 @@ func (s *Server) createRule(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	store, err := s.inboundStore()
-	if err != nil {
-		return err
-	}
+	store := s.cfg.Inbound
 	var in ruleInput
 	if err := decode(w, r, maxSmallBody, &in); err != nil {
 		return err
@@ -149,10 +146,7 @@ func (s *Server) listRules(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	store, err := s.inboundStore()
-	if err != nil {
-		return err
-	}
+	store := s.cfg.Inbound
 	p, err := pageOf(r)
 	if err != nil {
 		return err
@@ -179,10 +173,7 @@ func (s *Server) getRule(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	store, err := s.inboundStore()
-	if err != nil {
-		return err
-	}
+	store := s.cfg.Inbound
 	rl, err := findRule(r.Context(), store, tenant, r.PathValue("id"))
 	if err != nil {
 		return err
@@ -196,10 +187,7 @@ func (s *Server) updateRule(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	store, err := s.inboundStore()
-	if err != nil {
-		return err
-	}
+	store := s.cfg.Inbound
 	var in rulePatch
 	if err := decode(w, r, maxSmallBody, &in); err != nil {
 		return err
@@ -247,10 +235,7 @@ func (s *Server) deleteRule(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	store, err := s.inboundStore()
-	if err != nil {
-		return err
-	}
+	store := s.cfg.Inbound
 	rl, err := findRule(r.Context(), store, tenant, r.PathValue("id"))
 	if err != nil {
 		return err
@@ -363,10 +348,7 @@ func (s *Server) testRule(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	store, err := s.inboundStore()
-	if err != nil {
-		return err
-	}
+	store := s.cfg.Inbound
 	var in ruleTestInput
 	if err := decode(w, r, maxSmallBody, &in); err != nil {
 		return err

@@ -42,9 +42,7 @@ type Config struct {
 	// Filters holds compiled endpoint filters; share one with the other
 	// publishers of the process. Default: a new one.
 	Filters *filter.Cache
-	// Inbound holds sources, triggers, rules and runs. When nil, Store is
-	// used if it implements hookd.InboundStore; otherwise those routes
-	// answer 503.
+	// Inbound holds sources, triggers, rules and runs; default Store.
 	Inbound hookd.InboundStore
 	// OnTrigger is called after a trigger was stored or replayed, to wake
 	// the rule runner. It must not block. May be nil.
@@ -103,7 +101,7 @@ func NewServer(cfg Config) *Server {
 		cfg.Filters = filter.NewCache(cfg.Now)
 	}
 	if cfg.Inbound == nil {
-		cfg.Inbound, _ = cfg.Store.(hookd.InboundStore)
+		cfg.Inbound = cfg.Store
 	}
 	if cfg.OnTrigger == nil {
 		cfg.OnTrigger = func() {}

@@ -18,18 +18,8 @@ import (
 const st2Name = "st2"
 
 var (
-	errNoInbound      = hookd.Errorf(hookd.EUNAVAILABLE, "The receiving side (sources, rules, triggers) is not configured on this server.")
 	errSourceNotFound = hookd.Errorf(hookd.ENOTFOUND, "Source not found.")
 )
-
-// inboundStore returns the store of the receiving side, or EUNAVAILABLE
-// when the server has none.
-func (s *Server) inboundStore() (hookd.InboundStore, error) {
-	if s.cfg.Inbound == nil {
-		return nil, errNoInbound
-	}
-	return s.cfg.Inbound, nil
-}
 
 // verifierInput is a verifier as the API takes it: the settings of
 // hookd.SourceVerifier plus its secrets, which no answer shows.
@@ -133,10 +123,7 @@ func (s *Server) createSource(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	store, err := s.inboundStore()
-	if err != nil {
-		return err
-	}
+	store := s.cfg.Inbound
 	var in sourceInput
 	if err := decode(w, r, maxSmallBody, &in); err != nil {
 		return err
@@ -169,10 +156,7 @@ func (s *Server) listSources(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	store, err := s.inboundStore()
-	if err != nil {
-		return err
-	}
+	store := s.cfg.Inbound
 	p, err := pageOf(r)
 	if err != nil {
 		return err
@@ -218,10 +202,7 @@ func (s *Server) getSource(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	store, err := s.inboundStore()
-	if err != nil {
-		return err
-	}
+	store := s.cfg.Inbound
 	src, err := findSource(r.Context(), store, tenant, r.PathValue("id"))
 	if err != nil {
 		return err
@@ -235,10 +216,7 @@ func (s *Server) updateSource(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	store, err := s.inboundStore()
-	if err != nil {
-		return err
-	}
+	store := s.cfg.Inbound
 	var in sourcePatch
 	if err := decode(w, r, maxSmallBody, &in); err != nil {
 		return err
@@ -301,10 +279,7 @@ func (s *Server) deleteSource(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	store, err := s.inboundStore()
-	if err != nil {
-		return err
-	}
+	store := s.cfg.Inbound
 	src, err := findSource(r.Context(), store, tenant, r.PathValue("id"))
 	if err != nil {
 		return err

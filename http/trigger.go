@@ -18,10 +18,7 @@ func (s *Server) listTriggers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	store, err := s.inboundStore()
-	if err != nil {
-		return err
-	}
+	store := s.cfg.Inbound
 	p, err := pageOf(r)
 	if err != nil {
 		return err
@@ -51,10 +48,7 @@ func (s *Server) getTrigger(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	store, err := s.inboundStore()
-	if err != nil {
-		return err
-	}
+	store := s.cfg.Inbound
 	t, err := store.FindTriggerByID(r.Context(), tenant, r.PathValue("id"))
 	if hookd.ErrorCode(err) == hookd.ENOTFOUND {
 		return errTriggerNotFound
@@ -73,10 +67,7 @@ func (s *Server) replayTrigger(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	store, err := s.inboundStore()
-	if err != nil {
-		return err
-	}
+	store := s.cfg.Inbound
 	t, err := store.ReplayTrigger(r.Context(), tenant, r.PathValue("id"))
 	if hookd.ErrorCode(err) == hookd.ENOTFOUND {
 		return errTriggerNotFound
@@ -95,10 +86,7 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	store, err := s.inboundStore()
-	if err != nil {
-		return err
-	}
+	store := s.cfg.Inbound
 	p, err := pageOf(r)
 	if err != nil {
 		return err
@@ -133,10 +121,7 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	store, err := s.inboundStore()
-	if err != nil {
-		return err
-	}
+	store := s.cfg.Inbound
 	run, err := store.FindRunByID(r.Context(), tenant, r.PathValue("id"))
 	if hookd.ErrorCode(err) == hookd.ENOTFOUND {
 		return errRunNotFound
