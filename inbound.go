@@ -514,4 +514,11 @@ type InboundStore interface {
 	// SilentSources returns sources with a heartbeat whose last request (or
 	// creation) is older than their HeartbeatEvery at now.
 	SilentSources(ctx context.Context, now time.Time) ([]*Source, error)
+	// PurgeTriggers deletes, oldest first, up to limit triggers received
+	// before before that are done with (processed, every run succeeded or
+	// failed), together with their runs, in one short transaction, and
+	// returns how many of each. A trigger is also the memory of its
+	// delivery id for de-duplication: callers keep triggers at least as
+	// long as the longest window (MaxDedupWindow).
+	PurgeTriggers(ctx context.Context, before time.Time, limit int) (triggers, runs int, err error)
 }

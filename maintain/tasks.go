@@ -109,6 +109,53 @@ func retain(ctx context.Context, p hookd.Purger, c Retention, before time.Time) 
 	return nil
 }
 
+// TriggerRetentionTask returns the task "trigger-retention": each run
+// deletes the triggers received before now - max(c.Period,
+// hookd.MaxDedupWindow) that are done with, with their runs, one
+// PurgeTriggers batch after another with a pause between them (as
+// RetentionTask), until a batch deletes fewer than it may. Triggers are
+// kept at least as long as the longest de-duplication window, since they
+// are the memory of the delivery ids seen.
+func TriggerRetentionTask(s hookd.InboundStore, c Retention) Task {
+	if c.Batch <= 0 {
+		c.Batch = hookd.DefaultPurgeLimit
+	}
+	if c.Every <= 0 {
+		c.Every = DefaultRetentionEvery
+	}
+	if c.Pause <= 0 {
+		c.Pause = DefaultRetentionPause
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return Task{Name: "trigger-retention", Every: c.Every, Run: func(ctx context.Context, now time.Time) error {
+		if c.Period <= 0 {
+			return nil
+		}
+		before := now.Add(-max(c.Period, hookd.MaxDedupWindow))
+		var triggers, runs int
+		for {
+			began := time.Now()
+			t, r, err := s.PurgeTriggers(ctx, before, c.Batch)
+			if err != nil {
+				return fmt.Errorf("trigger retention: %w", err)
+			}
+			triggers, runs = triggers+t, runs+r
+			if t < c.Batch {
+				break
+			}
+			if err := pause(ctx, max(c.Pause, time.Since(began))); err != nil {
+				return err
+			}
+		}
+		if triggers > 0 {
+			c.Logger.Info("trigger retention: purged", slog.Time("before", before), slog.Int("triggers", triggers), slog.Int("runs", runs))
+		}
+		return nil
+	}}
+}
+
 // pause waits d or until ctx is done.
 func pause(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
@@ -141,12 +188,16 @@ func TokenCleanupTask(s hookd.TokenStore, log *slog.Logger) Task {
 }
 
 // StoreTasks returns the maintenance tasks for store s: token cleanup, and
-// retention of history older than retention if s implements hookd.Purger
-// and retention is positive (0 keeps history forever).
+// when retention is positive (0 keeps history forever) retention of
+// delivery history older than retention (if s implements hookd.Purger)
+// and of triggers and runs (see TriggerRetentionTask).
 func StoreTasks(s hookd.Store, retention time.Duration, log *slog.Logger) []Task {
 	tasks := []Task{TokenCleanupTask(s, log)}
 	if p, ok := s.(hookd.Purger); ok && retention > 0 {
 		tasks = append(tasks, RetentionTask(p, Retention{Period: retention, Logger: log}))
+	}
+	if retention > 0 {
+		tasks = append(tasks, TriggerRetentionTask(s, Retention{Period: retention, Logger: log}))
 	}
 	return tasks
 }

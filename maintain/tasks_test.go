@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -303,10 +304,45 @@ func TestStoreTasks(t *testing.T) {
 		}
 		return out
 	}
-	if got := names(maintain.StoreTasks(s, maintain.DefaultRetention, nil)); len(got) != 2 || got[0] != "tokens" || got[1] != "retention" {
+	if got := names(maintain.StoreTasks(s, maintain.DefaultRetention, nil)); fmt.Sprint(got) != "[tokens retention trigger-retention]" {
 		t.Fatalf("tasks = %v", got)
 	}
 	if got := names(maintain.StoreTasks(s, 0, nil)); len(got) != 1 || got[0] != "tokens" {
 		t.Fatalf("tasks with retention off = %v", got)
+	}
+}
+
+// Trigger retention keeps triggers for the longest de-duplication window
+// even when history is kept for less, and purges them after that.
+func TestTriggerRetention(t *testing.T) {
+	clock := &storeClock{now: time.Now()}
+	s := openSQLite(t, clock)
+	must(t, s.CreateTenant(ctx, &hookd.Tenant{ID: "acme", Name: "acme"}))
+	src := &hookd.Source{TenantID: "acme", Name: "ci", Verifier: hookd.SourceVerifier{Type: "none"}}
+	src.SetDefaults()
+	must(t, s.CreateSource(ctx, src))
+	received := clock.now.Add(-40 * 24 * time.Hour)
+	recent := clock.now.Add(-20 * 24 * time.Hour)
+	var ids []string
+	for i, at := range []time.Time{received, received.Add(time.Second), recent} {
+		tr := &hookd.Trigger{TenantID: "acme", SourceID: src.ID, Source: "ci", ReceivedAt: at, Method: "POST",
+			Headers: map[string]string{}, Query: map[string][]string{}, ContentType: hookd.ContentJSON, Body: []byte(`{}`),
+			BodySHA256: "00", DeliveryID: fmt.Sprint("d", i)}
+		must(t, s.CreateTrigger(ctx, tr, time.Hour))
+		ids = append(ids, tr.ID)
+	}
+	claimed, err := s.ClaimTriggers(ctx, "n", clock.now, time.Minute, 10)
+	must(t, err)
+	for _, tr := range claimed {
+		must(t, s.ProcessTrigger(ctx, tr.ID, "n", nil, clock.now))
+	}
+	// History kept one day; triggers still 30 days (the longest window).
+	task := maintain.TriggerRetentionTask(s, maintain.Retention{Period: 24 * time.Hour, Batch: 1})
+	must(t, task.Run(ctx, clock.now))
+	for i, id := range ids {
+		_, err := s.FindTriggerByID(ctx, "acme", id)
+		if gone := hookd.ErrorCode(err) == hookd.ENOTFOUND; gone != (i < 2) {
+			t.Fatalf("trigger %d: gone=%v (%v)", i, gone, err)
+		}
 	}
 }

@@ -1047,6 +1047,7 @@ var inboundTests = []struct {
 	{"DeleteTenantInbound", testDeleteTenantInbound},
 	{"InboundAudit", testInboundAudit},
 	{"FailedMatch", testFailedMatch},
+	{"PurgeTriggers", testPurgeTriggers},
 }
 
 // A match whose action could not be prepared is stored failed at once,
@@ -1071,5 +1072,44 @@ func testFailedMatch(t *testing.T, s hookd.Store) {
 	must(t, err)
 	if len(claimed) != 1 || claimed[0].ID == bad.ID {
 		t.Fatalf("claimed %+v, want only the queued run", claimed)
+	}
+}
+
+// Old triggers go with their runs once they are done with; a trigger
+// still being matched, or with a run not finished, stays.
+func testPurgeTriggers(t *testing.T, s hookd.Store) {
+	is := inboundOf(t, s)
+	tenant(t, s, "acme")
+	src := newSource(t, is, "acme", "ci", "s")
+	r := newRule(t, is, "acme", "build", true)
+	old := inboundNow().Add(-48 * time.Hour)
+	done := createTrigger(t, is, sourceTrigger(src, "d1", old), time.Hour)
+	process(t, is, done, old, runOf(r))
+	runs, err := is.ClaimRuns(ctx, "n1", old, time.Minute, 10)
+	must(t, err)
+	must(t, is.CompleteRuns(ctx, []*hookd.RunUpdate{{ID: runs[0].ID, Owner: "n1", Status: hookd.RunSucceeded, At: old,
+		Result: &hookd.RunResult{EventID: "evt_1"}}}))
+	busy := createTrigger(t, is, sourceTrigger(src, "d2", old.Add(time.Second)), time.Hour)
+	process(t, is, busy, old, runOf(r)) // its run stays queued
+	waiting := createTrigger(t, is, sourceTrigger(src, "d3", old.Add(2*time.Second)), time.Hour) // not matched yet
+	recent := createTrigger(t, is, sourceTrigger(src, "d4", inboundNow()), time.Hour)
+
+	before := inboundNow().Add(-time.Hour)
+	triggers, nruns, err := is.PurgeTriggers(ctx, before, 100)
+	must(t, err)
+	if triggers != 1 || nruns != 1 {
+		t.Fatalf("purged %d triggers and %d runs, want 1 and 1", triggers, nruns)
+	}
+	_, err = is.FindTriggerByID(ctx, "acme", done.ID)
+	wantCode(t, err, hookd.ENOTFOUND)
+	_, err = is.FindRunByID(ctx, "acme", runs[0].ID)
+	wantCode(t, err, hookd.ENOTFOUND)
+	for _, tr := range []*hookd.Trigger{busy, waiting, recent} {
+		if _, err := is.FindTriggerByID(ctx, "acme", tr.ID); err != nil {
+			t.Fatalf("trigger %s was purged: %v", tr.DeliveryID, err)
+		}
+	}
+	if n, _, err := is.PurgeTriggers(ctx, before, 100); err != nil || n != 0 {
+		t.Fatalf("a second pass purged %d (%v)", n, err)
 	}
 }
