@@ -40,6 +40,12 @@ type benchConfig struct {
 	wait        time.Duration
 	json        bool
 	db          string
+
+	// --inbound mode (bench_inbound.go).
+	inbound     bool
+	requests    int
+	concurrency int
+	subscribe   bool
 }
 
 // BenchResult is what `hookd bench --json` prints.
@@ -56,12 +62,22 @@ type BenchResult struct {
 	RSSMB               float64      `json:"rss_mb"`
 }
 
-// BenchLatency holds percentiles of publish-to-verified-receipt latency.
+// BenchLatency holds latency percentiles in milliseconds.
 type BenchLatency struct {
 	P50 float64 `json:"p50"`
 	P90 float64 `json:"p90"`
 	P99 float64 `json:"p99"`
 	Max float64 `json:"max"`
+}
+
+// latencyOf returns the percentiles of ms (sorted in place).
+func latencyOf(ms []float64) BenchLatency {
+	slices.Sort(ms)
+	return BenchLatency{P50: pct(ms, 50), P90: pct(ms, 90), P99: pct(ms, 99), Max: pct(ms, 100)}
+}
+
+func (l BenchLatency) String() string {
+	return fmt.Sprintf("p50 %.1f  p90 %.1f  p99 %.1f  max %.1f", l.P50, l.P90, l.P99, l.Max)
 }
 
 type stringList []string
@@ -94,6 +110,10 @@ func parseBenchFlags(args []string, env Env) (benchConfig, error) {
 	fs.DurationVar(&c.wait, "wait", 10*time.Minute, "give up waiting for deliveries after this long")
 	fs.BoolVar(&c.json, "json", false, "print the result as JSON")
 	fs.StringVar(&c.db, "db", "", "database of the self-started server: a SQLite file or a postgres:// URL (default: a temporary SQLite file)")
+	fs.BoolVar(&c.inbound, "inbound", false, "measure receiving instead: GitHub-signed push requests to a source with one publish rule (--requests, --concurrency, --rate, --subscribe)")
+	fs.IntVar(&c.requests, "requests", 50000, "--inbound: number of webhook requests to send")
+	fs.IntVar(&c.concurrency, "concurrency", 64, "--inbound: concurrent connections sending them")
+	fs.BoolVar(&c.subscribe, "subscribe", false, "--inbound: also subscribe an endpoint (the built-in receiver) to the rule's events and wait for every delivery")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -101,14 +121,20 @@ func parseBenchFlags(args []string, env Env) (benchConfig, error) {
 	switch {
 	case fs.NArg() > 0:
 		return c, usageError{"bench takes no arguments"}
+	case len(c.servers) > 0 && c.key == "":
+		return c, usageError{"--server needs --key (or HOOKD_KEY)"}
+	case c.rate < 0:
+		return c, usageError{"--rate must not be negative"}
+	case c.inbound && (c.requests < 1 || c.concurrency < 1):
+		return c, usageError{"--requests and --concurrency must be at least 1"}
+	case c.inbound:
+		return c, nil
 	case c.endpoints < 1 || c.events < 1:
 		return c, usageError{"--endpoints and --events must be at least 1"}
 	case c.batch < 1 || c.batch > hookd.MaxBatchEvents:
 		return c, usageError{fmt.Sprintf("--batch must be between 1 and %d", hookd.MaxBatchEvents)}
 	case c.publishers < 1:
 		return c, usageError{"--publishers must be at least 1"}
-	case len(c.servers) > 0 && c.key == "":
-		return c, usageError{"--server needs --key (or HOOKD_KEY)"}
 	}
 	return c, nil
 }
@@ -127,26 +153,58 @@ func runBench(ctx context.Context, args []string, env Env) error {
 		defer srv.stop()
 		cfg.servers, cfg.key = []string{srv.url}, srv.key
 	}
+	if cfg.inbound {
+		res, err := benchInbound(ctx, cfg, env.Stderr)
+		if err != nil {
+			return err
+		}
+		res.RSSMB = srv.peakRSSMB()
+		return report(env, cfg, res, srv != nil)
+	}
 	res, err := bench(ctx, cfg, env.Stderr)
 	if err != nil {
 		return err
 	}
-	if srv != nil {
-		res.RSSMB = srv.peakRSSMB()
-	}
+	res.RSSMB = srv.peakRSSMB()
+	return report(env, cfg, res, srv != nil)
+}
+
+// benchReport is the result of a bench mode.
+type benchReport interface {
+	// writeText prints the result for people.
+	writeText(w io.Writer)
+	// check returns an error when the run lost work.
+	check() error
+}
+
+// report prints res as JSON (--json) or text, then says whether work was
+// lost. ownServer tells whether the RSS was measured.
+func report(env Env, cfg benchConfig, res benchReport, ownServer bool) error {
 	if cfg.json {
-		return json.NewEncoder(env.Stdout).Encode(res)
-	}
-	fmt.Fprintf(env.Stdout, "events       %d to %d endpoints (%d deliveries)\n", res.Events, res.Endpoints, res.Deliveries)
-	fmt.Fprintf(env.Stdout, "publish      %.0f events/s\n", res.PublishPerSecond)
-	fmt.Fprintf(env.Stdout, "deliveries   %.0f /s, publish to verified receipt\n", res.DeliveriesPerSecond)
-	fmt.Fprintf(env.Stdout, "latency ms   p50 %.1f  p90 %.1f  p99 %.1f  max %.1f\n", res.LatencyMS.P50, res.LatencyMS.P90, res.LatencyMS.P99, res.LatencyMS.Max)
-	fmt.Fprintf(env.Stdout, "lost %d  duplicates %d  bad signatures %d\n", res.Lost, res.Duplicates, res.BadSignatures)
-	if srv != nil {
-		fmt.Fprintf(env.Stdout, "server rss   %.1f MB peak\n", res.RSSMB)
+		if err := json.NewEncoder(env.Stdout).Encode(res); err != nil {
+			return err
+		}
 	} else {
-		fmt.Fprintln(env.Stdout, "server rss   not measured (--server)")
+		res.writeText(env.Stdout)
+		if !ownServer {
+			fmt.Fprintln(env.Stdout, "server rss   not measured (--server)")
+		}
 	}
+	return res.check()
+}
+
+func (res *BenchResult) writeText(w io.Writer) {
+	fmt.Fprintf(w, "events       %d to %d endpoints (%d deliveries)\n", res.Events, res.Endpoints, res.Deliveries)
+	fmt.Fprintf(w, "publish      %.0f events/s\n", res.PublishPerSecond)
+	fmt.Fprintf(w, "deliveries   %.0f /s, publish to verified receipt\n", res.DeliveriesPerSecond)
+	fmt.Fprintf(w, "latency ms   %s\n", res.LatencyMS)
+	fmt.Fprintf(w, "lost %d  duplicates %d  bad signatures %d\n", res.Lost, res.Duplicates, res.BadSignatures)
+	if res.RSSMB > 0 {
+		fmt.Fprintf(w, "server rss   %.1f MB peak\n", res.RSSMB)
+	}
+}
+
+func (res *BenchResult) check() error {
 	if res.Lost > 0 {
 		return fmt.Errorf("%d deliveries were lost", res.Lost)
 	}
@@ -179,8 +237,13 @@ func startBenchServer(ctx context.Context, cfg benchConfig, env Env) (*benchServ
 		return nil, err
 	}
 	key := hookd.NewAPIKeySecret()
-	cmd := exec.Command(exe, "serve", "--dev", "--addr", addr, "--db", db, "--log-level", "warn",
-		"--master-key-file", filepath.Join(dir, "hookd.key"))
+	args := []string{"serve", "--dev", "--addr", addr, "--db", db, "--log-level", "warn", "--master-key-file", filepath.Join(dir, "hookd.key")}
+	if cfg.inbound {
+		// Every request comes from this one address; senders like GitHub
+		// use many, each under the per-address limit.
+		args = append(args, "--client-rate-limit", "0")
+	}
+	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), "HOOKD_ADMIN_KEY="+key)
 	cmd.Stdout, cmd.Stderr = env.Stderr, env.Stderr
 	if err := cmd.Start(); err != nil {
@@ -207,8 +270,12 @@ func (s *benchServer) stop() {
 	_ = os.RemoveAll(s.dir)
 }
 
-// peakRSSMB reads the child's peak resident set size (VmHWM) from /proc.
+// peakRSSMB reads the child's peak resident set size (VmHWM) from /proc;
+// 0 for a nil server (--server: not measured).
 func (s *benchServer) peakRSSMB() float64 {
+	if s == nil {
+		return 0
+	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
 	if err != nil {
 		return 0
@@ -256,8 +323,9 @@ func waitReady(ctx context.Context, base string, limit time.Duration) error {
 
 // receiver counts verified deliveries per endpoint and event.
 type receiver struct {
-	secrets  []string
-	nonce    string
+	secrets []string
+	// index reads the bench's event number from a delivery's body.
+	index    func(body []byte) (int, bool)
 	started  []atomic.Int64 // publish start (unix ns) per event index
 	counts   [][]atomic.Uint32
 	received atomic.Int64
@@ -267,6 +335,24 @@ type receiver struct {
 	bad      atomic.Int64
 	mu       sync.Mutex
 	lat      []float64 // ms, first receipt of each delivery
+}
+
+// newReceiver returns a receiver expecting every one of events at each of
+// endpoints, telling events apart with index.
+func newReceiver(endpoints, events int, index func(body []byte) (int, bool)) *receiver {
+	rc := &receiver{
+		secrets:  make([]string, endpoints),
+		index:    index,
+		started:  make([]atomic.Int64, events),
+		counts:   make([][]atomic.Uint32, endpoints),
+		lat:      make([]float64, 0, events*endpoints),
+		all:      make(chan struct{}),
+		expected: int64(events) * int64(endpoints),
+	}
+	for i := range rc.counts {
+		rc.counts[i] = make([]atomic.Uint32, events)
+	}
+	return rc
 }
 
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -286,8 +372,8 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}
-	n, ok := rc.eventIndex(body)
-	if !ok {
+	n, ok := rc.index(body)
+	if !ok || n < 0 || n >= len(rc.started) {
 		rc.bad.Add(1)
 		http.Error(w, "unknown event", http.StatusBadRequest)
 		return
@@ -305,82 +391,81 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// eventIndex reads the bench's event number from the envelope's id, which
-// hookd writes first: {"id":"<nonce>-<n>",...}.
-func (rc *receiver) eventIndex(body []byte) (int, bool) {
-	rest, ok := bytes.CutPrefix(body, []byte(`{"id":"`+rc.nonce+"-"))
-	if !ok {
-		return 0, false
-	}
-	end := bytes.IndexByte(rest, '"')
-	if end < 0 {
-		return 0, false
-	}
-	n, err := strconv.Atoi(string(rest[:end]))
-	if err != nil || n < 0 || n >= len(rc.started) {
-		return 0, false
-	}
-	return n, true
-}
-
-func bench(ctx context.Context, cfg benchConfig, progress io.Writer) (*BenchResult, error) {
-	rc := &receiver{
-		secrets: make([]string, cfg.endpoints),
-		nonce:   strings.TrimPrefix(hookd.NewID("b"), "b_"),
-		started: make([]atomic.Int64, cfg.events),
-		counts:  make([][]atomic.Uint32, cfg.endpoints),
-		lat:     make([]float64, 0, cfg.events*cfg.endpoints),
-		all:     make(chan struct{}),
-	}
-	rc.expected = int64(cfg.events) * int64(cfg.endpoints)
-	for i := range rc.counts {
-		rc.counts[i] = make([]atomic.Uint32, cfg.events)
-	}
-	ln, err := net.Listen("tcp", cfg.receiver)
+// serve starts the receiver on addr and returns its address and a
+// function that stops it.
+func (rc *receiver) serve(addr string) (net.Addr, func(), error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("receiver: %w", err)
+		return nil, nil, fmt.Errorf("receiver: %w", err)
 	}
 	hs := &http.Server{Handler: rc, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
-	defer hs.Close()
+	return ln.Addr(), func() { hs.Close() }, nil
+}
 
-	clients := make([]*client.Client, len(cfg.servers))
-	for i, s := range cfg.servers {
-		clients[i] = client.New(s, cfg.key)
-	}
-
-	// One endpoint per receiver path, each with its own secret.
+// subscribe creates one endpoint per receiver path, each with its own
+// secret, subscribed to eventType. It returns a function deleting them.
+func (rc *receiver) subscribe(ctx context.Context, c *client.Client, tenant string, addr net.Addr, eventType string) (func(), error) {
 	var created []string
-	defer func() {
+	cleanup := func() {
 		for _, id := range created {
-			_ = clients[0].DeleteEndpoint(context.WithoutCancel(ctx), cfg.tenant, id)
+			_ = c.DeleteEndpoint(context.WithoutCancel(ctx), tenant, id)
 		}
-	}()
-	for i := 0; i < cfg.endpoints; i++ {
-		ep, secret, err := clients[0].CreateEndpoint(ctx, cfg.tenant, &hookd.Endpoint{
+	}
+	for i := range rc.secrets {
+		ep, secret, err := c.CreateEndpoint(ctx, tenant, &hookd.Endpoint{
 			Name:   fmt.Sprintf("bench-%d", i),
-			URL:    fmt.Sprintf("http://%s/e/%d", ln.Addr(), i),
-			Events: []string{"bench." + rc.nonce},
+			URL:    fmt.Sprintf("http://%s/e/%d", addr, i),
+			Events: []string{eventType},
 		})
 		if err != nil {
+			cleanup()
 			return nil, fmt.Errorf("create endpoint: %w", err)
 		}
 		created = append(created, ep.ID)
 		rc.secrets[i] = secret
 	}
+	return cleanup, nil
+}
 
-	data := benchPayload(cfg.payloadSize)
-	typ := "bench." + rc.nonce
-	expected := rc.expected
+// deliveryStats is what the receiver counted.
+type deliveryStats struct {
+	distinct, duplicates, bad int
+	latency                   BenchLatency
+	perSecond                 float64 // distinct deliveries from begin to the last first receipt
+}
 
-	// Publish in batches, spread over the servers, paced by --rate.
-	batches := make(chan int)
+func (rc *receiver) stats(begin time.Time) deliveryStats {
+	var distinct, total int64
+	for i := range rc.counts {
+		for n := range rc.counts[i] {
+			c := int64(rc.counts[i][n].Load())
+			total += c
+			if c > 0 {
+				distinct++
+			}
+		}
+	}
+	rc.mu.Lock()
+	lat := slices.Clone(rc.lat)
+	rc.mu.Unlock()
+	st := deliveryStats{distinct: int(distinct), duplicates: int(total - distinct), bad: int(rc.bad.Load()), latency: latencyOf(lat)}
+	if elapsed := time.Duration(rc.last.Load() - begin.UnixNano()); elapsed > 0 {
+		st.perSecond = round1(float64(distinct) / elapsed.Seconds())
+	}
+	return st
+}
+
+// pace sends the numbers 0, step, 2*step, ... below total, at rate numbers
+// per second (0: as fast as they are taken), until ctx is done.
+func pace(ctx context.Context, total, step int, rate float64) <-chan int {
+	out := make(chan int)
 	go func() {
-		defer close(batches)
+		defer close(out)
 		start := time.Now()
-		for first := 0; first < cfg.events; first += cfg.batch {
-			if cfg.rate > 0 {
-				due := start.Add(time.Duration(float64(first) / cfg.rate * float64(time.Second)))
+		for first := 0; first < total; first += step {
+			if rate > 0 {
+				due := start.Add(time.Duration(float64(first) / rate * float64(time.Second)))
 				if d := time.Until(due); d > 0 {
 					select {
 					case <-ctx.Done():
@@ -390,13 +475,53 @@ func bench(ctx context.Context, cfg benchConfig, progress io.Writer) (*BenchResu
 				}
 			}
 			select {
-			case batches <- first:
+			case out <- first:
 			case <-ctx.Done():
 				return
 			}
 		}
 	}()
+	return out
+}
 
+func bench(ctx context.Context, cfg benchConfig, progress io.Writer) (*BenchResult, error) {
+	// Envelopes start with the event id: {"id":"<nonce>-<n>",...}.
+	nonce := strings.TrimPrefix(hookd.NewID("b"), "b_")
+	prefix := []byte(`{"id":"` + nonce + "-")
+	rc := newReceiver(cfg.endpoints, cfg.events, func(body []byte) (int, bool) {
+		rest, ok := bytes.CutPrefix(body, prefix)
+		if !ok {
+			return 0, false
+		}
+		end := bytes.IndexByte(rest, '"')
+		if end < 0 {
+			return 0, false
+		}
+		n, err := strconv.Atoi(string(rest[:end]))
+		return n, err == nil
+	})
+	addr, stop, err := rc.serve(cfg.receiver)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+
+	clients := make([]*client.Client, len(cfg.servers))
+	for i, s := range cfg.servers {
+		clients[i] = client.New(s, cfg.key)
+	}
+	typ := "bench." + nonce
+	cleanup, err := rc.subscribe(ctx, clients[0], cfg.tenant, addr, typ)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+
+	data := benchPayload(cfg.payloadSize)
+	expected := rc.expected
+
+	// Publish in batches, spread over the servers, paced by --rate.
+	batches := pace(ctx, cfg.events, cfg.batch, cfg.rate)
 	begin := time.Now()
 	var published atomic.Int64
 	var pubErr error
@@ -414,7 +539,7 @@ func bench(ctx context.Context, cfg benchConfig, progress io.Writer) (*BenchResu
 				now := time.Now().UnixNano()
 				for n := first; n < last; n++ {
 					rc.started[n].Store(now)
-					evs = append(evs, client.BatchEvent{ID: rc.nonce + "-" + strconv.Itoa(n), Type: typ, Data: data})
+					evs = append(evs, client.BatchEvent{ID: nonce + "-" + strconv.Itoa(n), Type: typ, Data: data})
 				}
 				if _, err := c.PublishBatch(ctx, cfg.tenant, evs); err != nil {
 					pubErrOnce.Do(func() { pubErr = err })
@@ -461,27 +586,10 @@ func bench(ctx context.Context, cfg benchConfig, progress io.Writer) (*BenchResu
 
 	res := &BenchResult{Events: cfg.events, Endpoints: cfg.endpoints, Deliveries: int(expected)}
 	res.PublishPerSecond = round1(float64(published.Load()) / publishElapsed.Seconds())
-	var distinct, total int64
-	for i := range rc.counts {
-		for n := range rc.counts[i] {
-			c := int64(rc.counts[i][n].Load())
-			total += c
-			if c > 0 {
-				distinct++
-			}
-		}
-	}
-	rc.mu.Lock()
-	lat := slices.Clone(rc.lat)
-	rc.mu.Unlock()
-	slices.Sort(lat)
-	res.Lost = int(expected - distinct)
-	res.Duplicates = int(total - distinct)
-	res.BadSignatures = int(rc.bad.Load())
-	if elapsed := time.Duration(rc.last.Load() - begin.UnixNano()); elapsed > 0 {
-		res.DeliveriesPerSecond = round1(float64(distinct) / elapsed.Seconds())
-	}
-	res.LatencyMS = BenchLatency{P50: pct(lat, 50), P90: pct(lat, 90), P99: pct(lat, 99), Max: pct(lat, 100)}
+	st := rc.stats(begin)
+	res.Lost = int(expected) - st.distinct
+	res.Duplicates, res.BadSignatures = st.duplicates, st.bad
+	res.DeliveriesPerSecond, res.LatencyMS = st.perSecond, st.latency
 	return res, nil
 }
 

@@ -38,7 +38,7 @@ func commands() []command {
 		{"serve", "run the gateway (API, dispatcher)", runServe},
 		{"migrate", "apply database migrations (PostgreSQL nodes run with --no-migrate)", runMigrate},
 		{"listen", "run a local receiver that verifies and prints webhooks", runListen},
-		{"bench", "measure publish-to-receipt throughput and latency", runBench},
+		{"bench", "measure publish-to-receipt throughput and latency (--inbound: receiving webhooks)", runBench},
 		{"endpoints", "manage endpoints: create|list|get|update|delete|enable|disable|pause|resume|rotate-secret|test|recover|replay", runEndpoints},
 		{"probe", "send a signed test event to a URL that is not an endpoint", runProbe},
 		{"events", "publish events: publish TYPE --data JSON", runEvents},
