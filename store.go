@@ -28,6 +28,7 @@ type Store interface {
 	DeliveryStore
 	OpsStore
 	InboundStore
+	ManagedStore
 
 	// Close releases the database; pending group commits finish first.
 	Close() error
@@ -41,8 +42,9 @@ type TenantStore interface {
 	FindTenants(ctx context.Context, p Page) ([]*Tenant, string, error)
 	UpdateTenant(ctx context.Context, id string, upd TenantUpdate) (*Tenant, error)
 	// DeleteTenant removes the tenant and everything it owns: API keys and
-	// their tokens, event types, endpoints, events, deliveries, attempts and
-	// its audit entries. Deliveries leased at the time are gone too, so
+	// their tokens, event types, endpoints, events, deliveries, attempts,
+	// its audit entries and the records of which of them config files
+	// manage (ManagedStore). Deliveries leased at the time are gone too, so
 	// their results are Stale and write nothing. The tenant.delete audit
 	// entry itself is kept outside any tenant.
 	DeleteTenant(ctx context.Context, id string) error

@@ -58,6 +58,7 @@ func Run(t *testing.T, open Opener) {
 		{"AlertsAndUsage", testAlertsAndUsage},
 	}
 	tests = append(tests, inboundTests...)
+	tests = append(tests, managedTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
