@@ -141,6 +141,9 @@ func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.refuseManagedEndpoint(r.Context(), current); err != nil {
+		return err
+	}
 	// Validate the endpoint as it would be, then write only what the caller
 	// set, in the form SetDefaults gave it (e.g. a signature's default
 	// header, the default schedule for an empty one).
@@ -224,6 +227,9 @@ func (s *Server) deleteEndpoint(w http.ResponseWriter, r *http.Request) error {
 	}
 	ep, err := s.cfg.Store.FindEndpointByID(r.Context(), tenant, r.PathValue("id"))
 	if err != nil {
+		return err
+	}
+	if err := s.refuseManagedEndpoint(r.Context(), ep); err != nil {
 		return err
 	}
 	if err := s.cfg.Store.DeleteEndpoint(r.Context(), tenant, ep.ID); err != nil {

@@ -198,6 +198,9 @@ func (s *Server) updateEventType(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.refuseManaged(r.Context(), hookd.KindEventType, tenant, current.Name, current.Name); err != nil {
+		return err
+	}
 	// Validate the result before writing it.
 	merged := *current
 	if upd.Description != nil {
@@ -234,6 +237,9 @@ func (s *Server) deleteEventType(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
 	if builtinEventType(name) != nil {
 		return errBuiltin(name)
+	}
+	if err := s.refuseManaged(r.Context(), hookd.KindEventType, tenant, name, name); err != nil {
+		return err
 	}
 	err = s.cfg.Store.DeleteEventType(r.Context(), tenant, name)
 	s.forgetCatalog(tenant)

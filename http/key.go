@@ -77,8 +77,12 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request, f hookd.APIKey
 }
 
 // revokeKey revokes key k and drops it (and its tokens) from this
-// server's cache, so it stops working here at once: 204.
+// server's cache, so it stops working here at once: 204. A key a config
+// file manages is refused.
 func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request, k *hookd.APIKey) error {
+	if err := s.refuseManaged(r.Context(), hookd.KindKey, k.TenantID, k.ID, orKey(k.Name, k.ID)); err != nil {
+		return err
+	}
 	if err := s.cfg.Store.RevokeAPIKey(r.Context(), k.ID, s.now()); err != nil {
 		return err
 	}

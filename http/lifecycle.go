@@ -56,6 +56,9 @@ func setState(state hookd.EndpointState, verb string, from ...hookd.EndpointStat
 		if err != nil {
 			return err
 		}
+		if err := s.refuseManagedEndpoint(r.Context(), current); err != nil {
+			return err
+		}
 		if current.State == state {
 			s.withStats(r.Context(), tenant, current)
 			writeJSON(w, http.StatusOK, current) // already there: nothing changes
@@ -145,6 +148,9 @@ func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request) error {
 	}
 	current, err := s.cfg.Store.FindEndpointByID(r.Context(), tenant, r.PathValue("id"))
 	if err != nil {
+		return err
+	}
+	if err := s.refuseManagedEndpoint(r.Context(), current); err != nil {
 		return err
 	}
 	now := s.now().UTC()

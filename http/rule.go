@@ -196,6 +196,9 @@ func (s *Server) updateRule(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.refuseManaged(r.Context(), hookd.KindRule, tenant, current.Name, current.Name); err != nil {
+		return err
+	}
 	upd := hookd.RuleUpdate{Description: in.Description, Enabled: in.Enabled, Source: in.Source, Trigger: in.Trigger, Action: in.Action}
 	if in.Source != nil {
 		name := hookd.NormalizeSourceName(*in.Source)
@@ -238,6 +241,9 @@ func (s *Server) deleteRule(w http.ResponseWriter, r *http.Request) error {
 	store := s.cfg.Inbound
 	rl, err := findRule(r.Context(), store, tenant, r.PathValue("id"))
 	if err != nil {
+		return err
+	}
+	if err := s.refuseManaged(r.Context(), hookd.KindRule, tenant, rl.Name, rl.Name); err != nil {
 		return err
 	}
 	if err := store.DeleteRule(r.Context(), tenant, rl.ID); hookd.ErrorCode(err) == hookd.ENOTFOUND {

@@ -225,6 +225,9 @@ func (s *Server) updateSource(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.refuseManaged(r.Context(), hookd.KindSource, tenant, current.Name, current.Name); err != nil {
+		return err
+	}
 	upd := hookd.SourceUpdate{
 		Description: in.Description, ContentTypes: in.ContentTypes, MaxBodyBytes: in.MaxBodyBytes,
 		RateLimit: in.RateLimit, DedupWindow: in.DedupWindow, HeartbeatEvery: in.HeartbeatEvery,
@@ -282,6 +285,9 @@ func (s *Server) deleteSource(w http.ResponseWriter, r *http.Request) error {
 	store := s.cfg.Inbound
 	src, err := findSource(r.Context(), store, tenant, r.PathValue("id"))
 	if err != nil {
+		return err
+	}
+	if err := s.refuseManaged(r.Context(), hookd.KindSource, tenant, src.Name, src.Name); err != nil {
 		return err
 	}
 	if err := store.DeleteSource(r.Context(), tenant, src.ID); err != nil {

@@ -72,6 +72,9 @@ func (s *Server) updateTenant(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, maxSmallBody, &upd); err != nil {
 		return err
 	}
+	if err := s.refuseManaged(r.Context(), hookd.KindTenant, "", id, id); err != nil {
+		return err
+	}
 	if upd.Name != nil {
 		if err := (&hookd.Tenant{ID: id, Name: *upd.Name}).Validate(); err != nil {
 			return err
@@ -87,12 +90,16 @@ func (s *Server) updateTenant(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// deleteTenant deletes a tenant and all its data: superadmin only, and
-// only with ?confirm= repeating the tenant id. Its keys and tokens stop
-// working on this server at once.
+// deleteTenant deletes a tenant and all its data: superadmin only, not
+// while a config file manages the tenant or anything in it, and only with
+// ?confirm= repeating the tenant id. Its keys and tokens stop working on
+// this server at once.
 func (s *Server) deleteTenant(w http.ResponseWriter, r *http.Request) error {
 	id, err := s.tenant(r, superAccess)
 	if err != nil {
+		return err
+	}
+	if err := s.refuseManagedTenant(r.Context(), id); err != nil {
 		return err
 	}
 	if r.URL.Query().Get("confirm") != id {
