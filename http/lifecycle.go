@@ -56,9 +56,8 @@ func setState(state hookd.EndpointState, verb string, from ...hookd.EndpointStat
 		if err != nil {
 			return err
 		}
-		if err := s.refuseManagedEndpoint(r.Context(), current); err != nil {
-			return err
-		}
+		// No refuseManagedEndpoint: states are operations, not the file's
+		// configuration (hookd itself disables failing endpoints).
 		if current.State == state {
 			s.withStats(r.Context(), tenant, current)
 			writeJSON(w, http.StatusOK, current) // already there: nothing changes

@@ -85,10 +85,6 @@ func managedRoutes() []managedRoute {
 		{"update tenant", true, "PATCH", tenant, map[string]any{"name": "Renamed"}, 200, `Tenant "gamma"`},
 		{"update event type", false, "PATCH", eventType, desc, 200, `Event type "invoice.paid"`},
 		{"update endpoint", false, "PATCH", ep(""), desc, 200, `Endpoint "billing"`},
-		{"disable endpoint", false, "POST", ep("/disable"), nil, 200, `Endpoint "billing"`},
-		{"enable endpoint", false, "POST", ep("/enable"), nil, 200, `Endpoint "billing"`},
-		{"pause endpoint", false, "POST", ep("/pause"), map[string]any{"reason": "Maintenance"}, 200, `Endpoint "billing"`},
-		{"resume endpoint", false, "POST", ep("/resume"), nil, 200, `Endpoint "billing"`},
 		{"rotate secret", false, "POST", ep("/rotate-secret"), nil, 200, `Endpoint "billing"`},
 		{"update source", false, "PATCH", source, desc, 200, `Source "github"`},
 		{"update rule", false, "PATCH", rule, desc, 200, `Rule "deploy"`},
@@ -104,7 +100,7 @@ func managedRoutes() []managedRoute {
 
 // Every change of a managed resource through the API is 409 naming the
 // file, and changes nothing; the same routes change resources no file
-// manages; reads, tests, recover, replay, retries and use still work on
+// manages; reads, state changes, tests, recover, replay, retries and use still work on
 // managed ones.
 func TestManagedResourcesRefuseChanges(t *testing.T) {
 	t.Parallel()
@@ -179,6 +175,12 @@ func TestManagedResourcesRefuseChanges(t *testing.T) {
 	}
 	e.want(t, 202, e.admin, "POST", acme+"/deliveries/"+ds[0]["id"].(string)+"/retry", nil)
 	since := e.clock.Now().Add(-time.Hour)
+	// State changes are operations, not configuration: hookd itself
+	// disables failing endpoints, so people must be able to pause, resume,
+	// disable and enable managed ones.
+	for _, verb := range []string{"/pause", "/resume", "/disable", "/enable"} {
+		e.want(t, 200, e.admin, "POST", epPath+verb, nil)
+	}
 	e.want(t, 200, e.admin, "POST", epPath+"/recover", map[string]any{"since": since})
 	e.want(t, 200, e.admin, "POST", epPath+"/replay", map[string]any{"since": since})
 	trg := e.want(t, 202, "", "POST", "/v1/webhooks/github", map[string]any{"ref": "main"})

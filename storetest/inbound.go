@@ -1090,7 +1090,7 @@ func testPurgeTriggers(t *testing.T, s hookd.Store) {
 	must(t, is.CompleteRuns(ctx, []*hookd.RunUpdate{{ID: runs[0].ID, Owner: "n1", Status: hookd.RunSucceeded, At: old,
 		Result: &hookd.RunResult{EventID: "evt_1"}}}))
 	busy := createTrigger(t, is, sourceTrigger(src, "d2", old.Add(time.Second)), time.Hour)
-	process(t, is, busy, old, runOf(r)) // its run stays queued
+	process(t, is, busy, old, runOf(r))                                                          // its run stays queued
 	waiting := createTrigger(t, is, sourceTrigger(src, "d3", old.Add(2*time.Second)), time.Hour) // not matched yet
 	recent := createTrigger(t, is, sourceTrigger(src, "d4", inboundNow()), time.Hour)
 
