@@ -75,7 +75,7 @@ func checkVerifier(v hookd.SourceVerifier) error {
 }
 
 var (
-	ruleNameRE    = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,200}$`)     // http.ruleNameRE
+	ruleNameRE    = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,200}$`)   // http.ruleNameRE
 	triggerNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.:/-]{1,200}$`) // http.triggerNameRE
 )
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,69 +12,15 @@ import (
 	"github.com/hookd/hookd/sqlite"
 )
 
-// managedStore adds an in-memory hookd.ManagedStore to a real SQLite
-// store, for as long as the sqlite package has none of its own.
-type managedStore struct {
-	*sqlite.Store
-	mu sync.Mutex
-	m  map[string][]hookd.ManagedResource
-}
-
-var _ config.Store = (*managedStore)(nil)
-
-func (s *managedStore) SetManaged(_ context.Context, owner string, list []hookd.ManagedResource) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]hookd.ManagedResource, len(list))
-	for i, r := range list {
-		r.Owner = owner
-		out[i] = r
-	}
-	s.m[owner] = out
-	return nil
-}
-
-func (s *managedStore) FindManaged(_ context.Context, owner string) ([]hookd.ManagedResource, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []hookd.ManagedResource
-	for o, list := range s.m {
-		if owner == "" || o == owner {
-			out = append(out, list...)
-		}
-	}
-	return out, nil
-}
-
-func (s *managedStore) ManagedBy(_ context.Context, kind, tenantID, key string) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for o, list := range s.m {
-		for _, r := range list {
-			if r.Kind == kind && r.TenantID == tenantID && r.Key == key {
-				return o, nil
-			}
-		}
-	}
-	return "", nil
-}
-
 // newStore opens a SQLite store in a temporary directory, with the
-// default tenant as hookd serve creates it. It uses the store's own
-// ManagedStore once it has one.
+// default tenant as hookd serve creates it.
 func newStore(t *testing.T) config.Store {
 	t.Helper()
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "hookd.db"), sqlite.Options{})
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "hookd.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
-	var st config.Store
-	if s, ok := any(db).(config.Store); ok {
-		st = s
-	} else {
-		st = &managedStore{Store: db, m: map[string][]hookd.ManagedResource{}}
-	}
+	t.Cleanup(func() { st.Close() })
 	if err := st.CreateTenant(context.Background(), &hookd.Tenant{ID: hookd.DefaultTenant, Name: "Default"}); err != nil {
 		t.Fatal(err)
 	}

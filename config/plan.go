@@ -282,7 +282,9 @@ func (pl *planner) planDeletes() error {
 		tenant, key := r.TenantID, r.Key
 		switch r.Kind {
 		case hookd.KindRule:
-			c.run = func(ctx context.Context, st Store, _ time.Time) error { return ignoreNotFound(st.DeleteRule(ctx, tenant, key)) }
+			c.run = func(ctx context.Context, st Store, _ time.Time) error {
+				return ignoreNotFound(st.DeleteRule(ctx, tenant, key))
+			}
 			pl.ruleDeletes = append(pl.ruleDeletes, c)
 			continue
 		case hookd.KindEventType:
@@ -477,7 +479,10 @@ func (pl *planner) planEventTypes(t *TenantSpec, exists bool) error {
 		switch {
 		case cur == nil:
 			pl.types = append(pl.types, Change{Op: OpCreate, Kind: hookd.KindEventType, Tenant: tenant, Name: name,
-				run: func(ctx context.Context, st Store, _ time.Time) error { et := want; return st.CreateEventType(ctx, &et) }})
+				run: func(ctx context.Context, st Store, _ time.Time) error {
+					et := want
+					return st.CreateEventType(ctx, &et)
+				}})
 		case !owned && !t.Adopt:
 			if err := pl.notManaged(s.loc.at("name"), res, hookd.KindEventType, tenant, name, true); err != nil {
 				return err
@@ -1045,6 +1050,10 @@ func (pl *planner) planKeys(tenant string, specs []*KeySpec, adopt bool) error {
 		var fields []string
 		if cur != nil {
 			if cur.Role != role {
+				if cur.Hash == s.hash {
+					pl.probs.add(s.loc.at("role"), res, "a key keeps its role: to change it, give a new key (or hash) with the new role")
+					continue
+				}
 				fields = append(fields, "role")
 			}
 			if cur.Hash != s.hash {
@@ -1128,7 +1137,9 @@ func (pl *planner) planTenantDeletes() error {
 		}
 		tenant := r.Key
 		pl.tenantDeletes = append(pl.tenantDeletes, Change{Op: OpDelete, Kind: hookd.KindTenant, Name: tenant,
-			run: func(ctx context.Context, st Store, _ time.Time) error { return ignoreNotFound(st.DeleteTenant(ctx, tenant)) }})
+			run: func(ctx context.Context, st Store, _ time.Time) error {
+				return ignoreNotFound(st.DeleteTenant(ctx, tenant))
+			}})
 	}
 	return nil
 }
