@@ -405,8 +405,21 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// MarshalYAML writes the duration as a string like "15s".
-func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+// MarshalYAML writes the duration as a string like "15s", "1h30m" or "2h".
+func (d Duration) MarshalYAML() (any, error) { return formatDuration(time.Duration(d)), nil }
+
+// formatDuration is d.String() without zero minutes and seconds at the
+// end: "1h" rather than "1h0m0s".
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
 
 func durations(in []Duration) []hookd.Duration {
 	if in == nil {
