@@ -195,3 +195,64 @@ func clipText(s string, n int) string {
 	}
 	return s[:n] + "..."
 }
+
+// Variables returns the values getenv has for the variables the values of
+// data reference (the ones set and not empty): what a client such as
+// hookd apply sends along with the file, so that the server expands it as
+// the client's environment would, and never with its own. References in
+// comments and keys, and escaped ones ($${...}), are not included; a file
+// that is not YAML gives none (Parse reports why).
+func Variables(data []byte, getenv func(string) string) map[string]string {
+	out := map[string]string{}
+	var doc yaml.Node
+	if len(data) > MaxFileSize || yaml.Unmarshal(data, &doc) != nil {
+		return out
+	}
+	var walk func(n *yaml.Node, depth int)
+	walk = func(n *yaml.Node, depth int) {
+		if depth > 1000 {
+			return
+		}
+		switch n.Kind {
+		case yaml.DocumentNode, yaml.SequenceNode:
+			for _, c := range n.Content {
+				walk(c, depth+1)
+			}
+		case yaml.MappingNode:
+			for i := 1; i < len(n.Content); i += 2 {
+				walk(n.Content[i], depth+1)
+			}
+		case yaml.ScalarNode:
+			for _, name := range refNames(n.Value) {
+				if v := getenv(name); v != "" {
+					out[name] = v
+				}
+			}
+		}
+	}
+	walk(&doc, 0)
+	return out
+}
+
+// refNames lists the variables s references, scanning as expand does.
+func refNames(s string) []string {
+	var out []string
+	for i := 0; i < len(s); {
+		switch {
+		case strings.HasPrefix(s[i:], "$${"):
+			i += 3
+		case strings.HasPrefix(s[i:], "${"):
+			end := strings.IndexByte(s[i+2:], '}')
+			if end < 0 {
+				return out
+			}
+			if r, err := parseRef(s[i+2 : i+2+end]); err == nil {
+				out = append(out, r.name)
+			}
+			i += 2 + end + 1
+		default:
+			i++
+		}
+	}
+	return out
+}

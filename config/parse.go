@@ -70,6 +70,43 @@ func ParseWith(name string, data []byte, getenv func(string) string, opts Option
 	return f, nil
 }
 
+// maxNodes bounds the values of a file with its aliases expanded, so that
+// a few lines of aliases to aliases cannot make a parse run for hours.
+const maxNodes = 1_000_000
+
+// expandedSize counts the nodes under n with aliases followed; false for
+// an alias inside what it refers to. memo holds finished counts, -1 for
+// nodes being counted.
+func expandedSize(n *yaml.Node, memo map[*yaml.Node]int, depth int) (int, bool) {
+	if c, ok := memo[n]; ok {
+		return c, c >= 0
+	}
+	if depth > 10000 {
+		return 0, false
+	}
+	memo[n] = -1
+	total := 1
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		c, ok := expandedSize(n.Alias, memo, depth+1)
+		if !ok {
+			return 0, false
+		}
+		total += c
+	}
+	for _, c := range n.Content {
+		k, ok := expandedSize(c, memo, depth+1)
+		if !ok {
+			return 0, false
+		}
+		total += k
+		if total > maxNodes {
+			break
+		}
+	}
+	memo[n] = total
+	return total, true
+}
+
 // parser holds the state of one Parse.
 type parser struct {
 	getenv func(string) string
@@ -111,6 +148,10 @@ func (p *parser) parse(data []byte) *File {
 		} else {
 			p.probs.add(root.Line, "", "the file must be a mapping with tenants: (and keys:), not %s", describeNode(root))
 		}
+		return nil
+	}
+	if n, ok := expandedSize(root, map[*yaml.Node]int{}, 0); !ok || n > maxNodes {
+		p.probs.add(0, "", "the file is too large once its aliases are expanded (at most %d values), or an alias refers to itself", maxNodes)
 		return nil
 	}
 	p.expandTree(root, "")

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -554,6 +555,52 @@ tenants:
         name: a.c
 `), nil)
 	if err == nil || !strings.Contains(err.Error(), `unknown key "descripton"`) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// Variables lists what a client sends along with a file: the set
+// variables its values reference, nothing from comments, keys or escapes.
+func TestVariables(t *testing.T) {
+	t.Parallel()
+	src := []byte(`
+# ${IN_COMMENT}
+tenants:
+  - id: ${TENANT}
+    name: "$${ESCAPED} ${UNSET:-x} ${EMPTY:-}"
+    endpoints:
+      - name: a
+        url: https://${HOST}/${HOST}
+        events: ["*"]
+        secret: ${SECRET}
+        headers: {"${IN_KEY}": "${BAD NAME} ${TOKEN}"}
+`)
+	got := config.Variables(src, env(map[string]string{"TENANT": "acme", "HOST": "h", "SECRET": "s", "TOKEN": "t",
+		"IN_COMMENT": "c", "ESCAPED": "e", "IN_KEY": "k", "EMPTY": ""}))
+	want := map[string]string{"TENANT": "acme", "HOST": "h", "SECRET": "s", "TOKEN": "t"}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	}
+	if len(config.Variables([]byte("{"), env(nil))) != 0 {
+		t.Fatal("variables of a broken file")
+	}
+}
+
+// Aliases to aliases cannot make a small file huge.
+func TestAliasBomb(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	b.WriteString("tenants:\n  - &t0\n    id: acme\n    event_types: [{name: a.b}, {name: a.c}, {name: a.d}, {name: a.e}, {name: a.f}, {name: a.g}, {name: a.h}, {name: a.i}]\n")
+	for i := 1; i < 12; i++ {
+		fmt.Fprintf(&b, "  - &t%d [*t%d, *t%d, *t%d, *t%d, *t%d, *t%d, *t%d, *t%d]\n", i, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1)
+	}
+	_, err := config.Parse("bomb.yaml", []byte(b.String()), nil)
+	if err == nil || !strings.Contains(err.Error(), "too large once its aliases are expanded") {
 		t.Fatalf("err = %v", err)
 	}
 }

@@ -42,7 +42,7 @@ type Change struct {
 	// key is replaced: a new one is created and the old one revoked.
 	Fields []string `json:"fields,omitempty"`
 
-	run func(ctx context.Context, st Store, now time.Time) error
+	run func(ctx context.Context, st Store, now time.Time, p *Plan) error
 }
 
 // String is "+ endpoint acme/billing", "~ rule acme/deploy (action,
@@ -69,10 +69,24 @@ type Plan struct {
 	Warnings []string `json:"warnings,omitempty"`
 	// Now is Apply's clock (secret and key times); nil is time.Now.
 	Now func() time.Time `json:"-"`
+	// Generated are the signing secrets Apply generated for the endpoints
+	// it created without a secret from the file. They are shown here
+	// once, as the API's create answer shows a new endpoint's secret, and
+	// never again: the API does not rotate the secrets of managed
+	// endpoints. Never in the plan's JSON or text.
+	Generated []GeneratedSecret `json:"-"`
 
 	owned   []hookd.ManagedResource // what the owner owns now
 	final   []hookd.ManagedResource // what it owns after Apply
 	applied bool
+}
+
+// GeneratedSecret is the signing secret Apply generated for a new endpoint.
+type GeneratedSecret struct {
+	Tenant   string `json:"tenant"`
+	Endpoint string `json:"endpoint"` // its name in the file
+	ID       string `json:"id"`
+	Secret   string `json:"secret"`
 }
 
 // Empty reports whether the plan changes nothing.
@@ -124,7 +138,7 @@ func (p *Plan) Apply(ctx context.Context, st Store) error {
 		if c.run == nil {
 			continue
 		}
-		if err := c.run(ctx, st, now().UTC()); err != nil {
+		if err := c.run(ctx, st, now().UTC(), p); err != nil {
 			return fmt.Errorf("apply %s: %w", c, err)
 		}
 	}
@@ -282,21 +296,21 @@ func (pl *planner) planDeletes() error {
 		tenant, key := r.TenantID, r.Key
 		switch r.Kind {
 		case hookd.KindRule:
-			c.run = func(ctx context.Context, st Store, _ time.Time) error {
+			c.run = func(ctx context.Context, st Store, _ time.Time, _ *Plan) error {
 				return ignoreNotFound(st.DeleteRule(ctx, tenant, key))
 			}
 			pl.ruleDeletes = append(pl.ruleDeletes, c)
 			continue
 		case hookd.KindEventType:
-			c.run = func(ctx context.Context, st Store, _ time.Time) error {
+			c.run = func(ctx context.Context, st Store, _ time.Time, _ *Plan) error {
 				return ignoreNotFound(st.DeleteEventType(ctx, tenant, key))
 			}
 		case hookd.KindEndpoint:
-			c.run = func(ctx context.Context, st Store, _ time.Time) error {
+			c.run = func(ctx context.Context, st Store, _ time.Time, _ *Plan) error {
 				return ignoreNotFound(st.DeleteEndpoint(ctx, tenant, key))
 			}
 		case hookd.KindSource:
-			c.run = func(ctx context.Context, st Store, _ time.Time) error {
+			c.run = func(ctx context.Context, st Store, _ time.Time, _ *Plan) error {
 				src, err := st.FindSourceByName(ctx, key)
 				if hookd.ErrorCode(err) == hookd.ENOTFOUND || err == nil && src.TenantID != tenant {
 					return nil
@@ -306,7 +320,7 @@ func (pl *planner) planDeletes() error {
 				return ignoreNotFound(st.DeleteSource(ctx, tenant, src.ID))
 			}
 		case hookd.KindKey:
-			c.run = func(ctx context.Context, st Store, now time.Time) error {
+			c.run = func(ctx context.Context, st Store, now time.Time, _ *Plan) error {
 				return ignoreNotFound(st.RevokeAPIKey(ctx, key, now))
 			}
 		default:
@@ -397,7 +411,7 @@ func (pl *planner) planTenant(t *TenantSpec) error {
 	id, name := t.ID, t.Name
 	switch {
 	case cur == nil:
-		pl.tenants = append(pl.tenants, Change{Op: OpCreate, Kind: hookd.KindTenant, Name: id, run: func(ctx context.Context, st Store, _ time.Time) error {
+		pl.tenants = append(pl.tenants, Change{Op: OpCreate, Kind: hookd.KindTenant, Name: id, run: func(ctx context.Context, st Store, _ time.Time, _ *Plan) error {
 			return st.CreateTenant(ctx, &hookd.Tenant{ID: id, Name: name})
 		}})
 		pl.own(hookd.KindTenant, "", id, "")
@@ -420,7 +434,7 @@ func (pl *planner) planTenant(t *TenantSpec) error {
 			c := Change{Op: op, Kind: hookd.KindTenant, Name: id}
 			if cur.Name != name {
 				c.Fields = []string{"name"}
-				c.run = func(ctx context.Context, st Store, _ time.Time) error {
+				c.run = func(ctx context.Context, st Store, _ time.Time, _ *Plan) error {
 					_, err := st.UpdateTenant(ctx, id, hookd.TenantUpdate{Name: &name})
 					return err
 				}
@@ -479,7 +493,7 @@ func (pl *planner) planEventTypes(t *TenantSpec, exists bool) error {
 		switch {
 		case cur == nil:
 			pl.types = append(pl.types, Change{Op: OpCreate, Kind: hookd.KindEventType, Tenant: tenant, Name: name,
-				run: func(ctx context.Context, st Store, _ time.Time) error {
+				run: func(ctx context.Context, st Store, _ time.Time, _ *Plan) error {
 					et := want
 					return st.CreateEventType(ctx, &et)
 				}})
@@ -497,7 +511,7 @@ func (pl *planner) planEventTypes(t *TenantSpec, exists bool) error {
 			if len(fields) > 0 || op == OpAdopt {
 				c := Change{Op: op, Kind: hookd.KindEventType, Tenant: tenant, Name: name, Fields: fields}
 				if len(fields) > 0 {
-					c.run = func(ctx context.Context, st Store, _ time.Time) error {
+					c.run = func(ctx context.Context, st Store, _ time.Time, _ *Plan) error {
 						_, err := st.UpdateEventType(ctx, tenant, name, upd)
 						return err
 					}
@@ -647,14 +661,20 @@ func (pl *planner) planEndpoints(t *TenantSpec, exists bool) error {
 		if cur == nil {
 			want.ID = hookd.NewID(hookd.PrefixEndpoint)
 			pl.endpoints = append(pl.endpoints, Change{Op: OpCreate, Kind: hookd.KindEndpoint, Tenant: tenant, Name: s.Name,
-				run: func(ctx context.Context, st Store, now time.Time) error {
+				run: func(ctx context.Context, st Store, now time.Time, p *Plan) error {
 					ep := want
 					value := secret
 					if value == "" {
 						value = hookd.NewEndpointSecret()
 					}
 					ep.Secrets = []hookd.Secret{{Value: value, CreatedAt: now}}
-					return st.CreateEndpoint(ctx, &ep)
+					if err := st.CreateEndpoint(ctx, &ep); err != nil {
+						return err
+					}
+					if secret == "" {
+						p.Generated = append(p.Generated, GeneratedSecret{Tenant: ep.TenantID, Endpoint: ep.Name, ID: ep.ID, Secret: value})
+					}
+					return nil
 				}})
 			pl.own(hookd.KindEndpoint, tenant, want.ID, s.Name)
 			continue
@@ -668,7 +688,7 @@ func (pl *planner) planEndpoints(t *TenantSpec, exists bool) error {
 			c := Change{Op: op, Kind: hookd.KindEndpoint, Tenant: tenant, Name: s.Name, Fields: fields}
 			if len(fields) > 0 {
 				id, old := cur.ID, cur.Secrets
-				c.run = func(ctx context.Context, st Store, now time.Time) error {
+				c.run = func(ctx context.Context, st Store, now time.Time, _ *Plan) error {
 					u := upd
 					if rotate {
 						secrets := rotated(old, secret, now)
@@ -809,7 +829,10 @@ func (pl *planner) planSources(t *TenantSpec) error {
 				}
 			}
 			pl.sources = append(pl.sources, Change{Op: OpCreate, Kind: hookd.KindSource, Tenant: tenant, Name: name,
-				run: func(ctx context.Context, st Store, _ time.Time) error { src := want; return st.CreateSource(ctx, &src) }})
+				run: func(ctx context.Context, st Store, _ time.Time, _ *Plan) error {
+					src := want
+					return st.CreateSource(ctx, &src)
+				}})
 		case !owned && !t.Adopt:
 			if err := pl.notManaged(s.loc.at("name"), res, hookd.KindSource, tenant, name, true); err != nil {
 				return err
@@ -825,7 +848,7 @@ func (pl *planner) planSources(t *TenantSpec) error {
 				c := Change{Op: op, Kind: hookd.KindSource, Tenant: tenant, Name: name, Fields: fields}
 				if len(fields) > 0 {
 					id := cur.ID
-					c.run = func(ctx context.Context, st Store, _ time.Time) error {
+					c.run = func(ctx context.Context, st Store, _ time.Time, _ *Plan) error {
 						_, err := st.UpdateSource(ctx, tenant, id, upd)
 						return err
 					}
@@ -917,7 +940,10 @@ func (pl *planner) planRules(t *TenantSpec, exists bool) error {
 		switch {
 		case cur == nil:
 			pl.rules = append(pl.rules, Change{Op: OpCreate, Kind: hookd.KindRule, Tenant: tenant, Name: name,
-				run: func(ctx context.Context, st Store, _ time.Time) error { r := want; return st.CreateRule(ctx, &r) }})
+				run: func(ctx context.Context, st Store, _ time.Time, _ *Plan) error {
+					r := want
+					return st.CreateRule(ctx, &r)
+				}})
 		case !owned && !t.Adopt:
 			if err := pl.notManaged(s.loc.at("name"), res, hookd.KindRule, tenant, name, true); err != nil {
 				return err
@@ -933,7 +959,7 @@ func (pl *planner) planRules(t *TenantSpec, exists bool) error {
 				c := Change{Op: op, Kind: hookd.KindRule, Tenant: tenant, Name: name, Fields: fields}
 				if len(fields) > 0 {
 					id := cur.ID
-					c.run = func(ctx context.Context, st Store, _ time.Time) error {
+					c.run = func(ctx context.Context, st Store, _ time.Time, _ *Plan) error {
 						_, err := st.UpdateRule(ctx, tenant, id, upd)
 						return err
 					}
@@ -1091,7 +1117,7 @@ func (pl *planner) planKeys(tenant string, specs []*KeySpec, adopt bool) error {
 		if cur != nil {
 			c.Op, c.Fields, oldID = op, fields, cur.ID
 		}
-		c.run = func(ctx context.Context, st Store, now time.Time) error {
+		c.run = func(ctx context.Context, st Store, now time.Time, _ *Plan) error {
 			k := *key
 			if err := st.CreateAPIKey(ctx, &k); err != nil {
 				return err
@@ -1137,7 +1163,7 @@ func (pl *planner) planTenantDeletes() error {
 		}
 		tenant := r.Key
 		pl.tenantDeletes = append(pl.tenantDeletes, Change{Op: OpDelete, Kind: hookd.KindTenant, Name: tenant,
-			run: func(ctx context.Context, st Store, _ time.Time) error {
+			run: func(ctx context.Context, st Store, _ time.Time, _ *Plan) error {
 				return ignoreNotFound(st.DeleteTenant(ctx, tenant))
 			}})
 	}

@@ -353,7 +353,7 @@ tenants:
         secret: ${GIVEN_SECRET:-}
 `
 	v := map[string]string{"GIVEN_SECRET": secret('a')}
-	apply(t, st, mustParse(t, src, v), owner)
+	first := apply(t, st, mustParse(t, src, v), owner)
 	find := func(name string) *hookd.Endpoint {
 		t.Helper()
 		eps, _, err := st.FindEndpoints(ctx, hookd.EndpointFilter{TenantID: "acme"})
@@ -372,8 +372,16 @@ tenants:
 	if find("given").Secrets[0].Value != secret('a') || !strings.HasPrefix(generated, hookd.SecretPrefix) {
 		t.Fatalf("secrets %v %v", find("gen").Secrets, find("given").Secrets)
 	}
+	// Apply hands the generated secret to its caller, once.
+	if g := first.Generated; len(g) != 1 || g[0].Endpoint != "gen" || g[0].Tenant != "acme" || g[0].Secret != generated || g[0].ID != find("gen").ID {
+		t.Fatalf("generated = %+v", g)
+	}
 	for i := 0; i < 2; i++ {
-		wantEmpty(t, apply(t, st, mustParse(t, src, v), owner))
+		p := apply(t, st, mustParse(t, src, v), owner)
+		wantEmpty(t, p)
+		if len(p.Generated) != 0 {
+			t.Fatalf("generated again: %+v", p.Generated)
+		}
 	}
 	if find("gen").Secrets[0].Value != generated {
 		t.Fatal("a reload rotated the generated secret")
