@@ -177,12 +177,17 @@ func (p *parser) checkSecretRef(n *yaml.Node, mayKeep bool) {
 	}
 }
 
-// resolveSecret is the value of a checked secret field ("" to keep).
-func (p *parser) resolveSecret(s string) string {
-	if r, ok := soleRef(s); ok {
-		return p.getenv(r.name)
+// resolveSecret is the value of a checked secret field ("" to keep);
+// false when the field is not a reference (a value brought in by a YAML
+// alias escapes the check of expandTree).
+func (p *parser) resolveSecret(s string) (string, bool) {
+	if s == "" {
+		return "", true
 	}
-	return ""
+	if r, ok := soleRef(s); ok {
+		return p.getenv(r.name), true
+	}
+	return "", false
 }
 
 // clipText shortens s for a message.

@@ -239,3 +239,17 @@ func TestExportNotFound(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// An export is planned once it went through Marshal and Parse, which
+// check it; not as it is.
+func TestExportNeedsParse(t *testing.T) {
+	t.Parallel()
+	st := newStore(t)
+	exp, err := config.Export(ctx, st, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exp.Plan(ctx, st, owner); hookd.ErrorCode(err) != hookd.EINVALID {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -66,7 +66,7 @@ func ParseWith(name string, data []byte, getenv func(string) string, opts Option
 	if err := p.probs.err(); err != nil {
 		return nil, err
 	}
-	f.name = name
+	f.name, f.checked = name, true
 	return f, nil
 }
 
@@ -336,7 +336,10 @@ func (p *parser) validateEndpoint(tenant string, s *EndpointSpec, res string) {
 	}
 	check("filter", checkFilter(ep.Filter))
 	check("", ep.Validate(p.opts.AllowInsecure))
-	s.secret = p.resolveSecret(s.Secret)
+	var isRef bool
+	if s.secret, isRef = p.resolveSecret(s.Secret); !isRef {
+		check("secret", hookd.Errorf(hookd.EINVALID, "secret: write a ${VAR} reference"))
+	}
 	if s.secret != "" {
 		check("secret", validateSecret(s.secret))
 	}
@@ -353,7 +356,12 @@ func (p *parser) validateSource(tenant string, s *SourceSpec, res string) {
 	v := &s.Verifier
 	v.secrets = nil
 	for _, ref := range v.Secrets {
-		if val := p.resolveSecret(ref); val != "" {
+		val, isRef := p.resolveSecret(ref)
+		if !isRef {
+			p.probs.add(s.loc.at("verifier"), res, "verifier.secrets: write ${VAR} references")
+			return
+		}
+		if val != "" {
 			v.secrets = append(v.secrets, val)
 		}
 	}
@@ -492,8 +500,10 @@ func (p *parser) validateKeys(keys []*KeySpec, tenant string, line int) {
 			}
 			k.hash = h
 		case k.Key != "":
-			val := p.resolveSecret(k.Key)
+			val, isRef := p.resolveSecret(k.Key)
 			switch {
+			case !isRef:
+				p.probs.add(k.loc.at("key"), res, "key: write a ${VAR} holding the key: give a hash or ${ENV}")
 			case val == "":
 				p.probs.add(k.loc.at("key"), res, "key: the variable is empty")
 			case strings.HasPrefix(val, hookd.TokenPrefix):

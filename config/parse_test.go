@@ -604,3 +604,22 @@ func TestAliasBomb(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// A secret brought in by an alias is not a reference: refused, so that a
+// File never holds a secret value.
+func TestSecretThroughAlias(t *testing.T) {
+	t.Parallel()
+	_, err := config.Parse("f.yaml", []byte(`
+tenants:
+  - id: acme
+    name: &s ${BILLING_SECRET}
+    endpoints:
+      - name: a
+        url: https://example.com
+        events: ["*"]
+        secret: *s
+`), env(map[string]string{"BILLING_SECRET": secret('a')}))
+	if err == nil || !strings.Contains(err.Error(), "f.yaml:9: endpoint acme/a: secret: write a ${VAR} reference") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -206,6 +206,9 @@ func (f *File) Plan(ctx context.Context, st Store, owner string) (*Plan, error) 
 	if owner == "" {
 		return nil, hookd.Errorf(hookd.EINVALID, "A plan needs an owner: the name the file's resources are recorded under.")
 	}
+	if !f.checked {
+		return nil, hookd.Errorf(hookd.EINVALID, "Only a file from Parse or Load can be planned; Marshal and Parse an exported one first.")
+	}
 	pl := &planner{ctx: ctx, st: st, f: f, owner: owner, probs: problems{file: f.name}, owned: map[ident]hookd.ManagedResource{},
 		desired: map[ident]bool{}, deleting: map[ident]bool{}}
 	if err := pl.run(); err != nil {

@@ -22,6 +22,7 @@ type File struct {
 	name    string // the file name in messages
 	comment string // written at the top by Marshal (Export sets it)
 	loc     loc
+	checked bool // Parse validated it: Plan may use it
 }
 
 // Name returns the name the file was parsed under (its path for Load).
