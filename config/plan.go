@@ -14,7 +14,8 @@ import (
 )
 
 // Store is what plans are made against and applied to: hookd's store and
-// the record of which resources each configuration file owns.
+// the record of which resources each configuration file owns (hookd.Store
+// includes hookd.ManagedStore; both are named to say what is used).
 type Store interface {
 	hookd.Store
 	hookd.ManagedStore

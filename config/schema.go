@@ -196,7 +196,8 @@ type KeySpec struct {
 	hash string // Hash, or the hash of Key's value
 }
 
-// kindTenant etc. name resources in messages and plans.
+// resourceName names a resource in messages and plans: "endpoint
+// acme/billing", "tenant acme", "key root".
 func resourceName(kind, tenant, name string) string {
 	label := kindLabel(kind)
 	if tenant == "" {
