@@ -115,6 +115,20 @@ func Export(ctx context.Context, st hookd.Store, tenantID string) (*File, error)
 	return &File{Tenants: []*TenantSpec{spec}, name: "export of tenant " + t.ID, comment: fmt.Sprintf(exportComment, t.ID)}, nil
 }
 
+// WithoutKeys drops the API keys from an exported file and says so in its
+// heading: the API never shows key hashes, so the export it serves
+// leaves keys out (declare them with hash: or key: ${ENV}). Applying such
+// a file leaves the tenant's keys alone unless the file owns them.
+func (f *File) WithoutKeys() *File {
+	for _, t := range f.Tenants {
+		t.Keys = nil
+	}
+	f.Keys = nil
+	f.comment = strings.Replace(f.comment, "API keys are exported by their hash.",
+		"API keys are not exported (the API never shows\ntheir hashes): declare them with hash: or key: ${ENV}.", 1)
+	return f
+}
+
 func nameCounts[T any](list []T, name func(T) string) map[string]int {
 	out := map[string]int{}
 	for _, x := range list {

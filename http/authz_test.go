@@ -187,6 +187,8 @@ var authzTable = map[string]authzRow{
 		body: fixed(map[string]any{"since": time.Now().Add(-time.Hour)})},
 	"POST /v1/tenants/{tenant}/endpoints/{id}/replay": {rule: writeRule, ok: 200, id: endpointOf,
 		body: fixed(map[string]any{"since": time.Now().Add(-time.Hour)})},
+	"POST /v1/config/apply":           {rule: global, ok: 200, body: fixed(map[string]any{"name": "authz.yaml", "yaml": "tenants: []\n", "dry_run": true})},
+	"GET /v1/tenants/{tenant}/config": {rule: writeRule, ok: 200},
 	"POST /v1/tenants/{tenant}/probe": {rule: writeRule, ok: 200, body: fixed(map[string]any{"url": "https://example.com/probe"})},
 
 	"POST /v1/tenants/{tenant}/events": {rule: writeRule, ok: 202, body: fixed(map[string]any{"type": "a.b", "data": map[string]any{}})},

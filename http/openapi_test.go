@@ -871,6 +871,13 @@ func TestOpenAPIAnswers(t *testing.T) {
 	a.want(t, 200, e.admin, "GET", acme+"/audit?action=endpoint.*", nil)
 	a.want(t, 200, e.super, "GET", "/v1/audit", nil)
 
+	// Config as code.
+	file := "tenants:\n  - id: zeta\n    name: Zeta\n    endpoints:\n      - name: hooks\n        url: https://zeta.example.com/hooks\n        events: [\"*\"]\n"
+	a.want(t, 200, e.super, "POST", "/v1/config/apply", map[string]any{"name": "answers.yaml", "yaml": file, "dry_run": true})
+	a.want(t, 200, e.super, "POST", "/v1/config/apply", map[string]any{"name": "answers.yaml", "yaml": file})
+	a.want(t, 400, e.super, "POST", "/v1/config/apply", map[string]any{"name": "answers.yaml", "yaml": "tenants: [{id: zeta, nme: x}]\n"})
+	a.want(t, 200, e.admin, "GET", acme+"/config", nil)
+
 	// Deletions.
 	a.want(t, 204, e.admin, "DELETE", acme+"/event-types/invoice.voided", nil)
 	a.want(t, 204, e.admin, "DELETE", epPath, nil)

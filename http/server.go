@@ -44,6 +44,9 @@ type Config struct {
 	Filters *filter.Cache
 	// Inbound holds sources, triggers, rules and runs; default Store.
 	Inbound hookd.InboundStore
+	// Reconcile plans and applies config files sent to /v1/config/apply;
+	// default LocalReconciler(Store).
+	Reconcile Reconciler
 	// OnTrigger is called after a trigger was stored or replayed, to wake
 	// the rule runner. It must not block. May be nil.
 	OnTrigger func()
@@ -103,6 +106,9 @@ func NewServer(cfg Config) *Server {
 	if cfg.Inbound == nil {
 		cfg.Inbound = cfg.Store
 	}
+	if cfg.Reconcile == nil {
+		cfg.Reconcile = LocalReconciler(cfg.Store)
+	}
 	if cfg.OnTrigger == nil {
 		cfg.OnTrigger = func() {}
 	}
@@ -154,6 +160,9 @@ func apiRoutes() []apiRoute {
 
 		{"GET " + t + "/audit", (*Server).listTenantAudit},
 		{"GET /v1/audit", (*Server).listAudit},
+
+		{"POST /v1/config/apply", (*Server).applyConfig},
+		{"GET " + t + "/config", (*Server).exportConfig},
 
 		{"POST " + t + "/event-types", (*Server).createEventType},
 		{"GET " + t + "/event-types", (*Server).listEventTypes},
