@@ -67,6 +67,10 @@ type ServeConfig struct {
 	// PublicURL is the base URL senders reach hookd at, shown in source
 	// URLs; default: taken from each request.
 	PublicURL string
+	// Config is a YAML file reconciled at start and on SIGHUP; with Watch
+	// also when it changes.
+	Config string
+	Watch  bool
 }
 
 // Server is a running hookd: store, API and dispatcher. Tests build one with
@@ -78,6 +82,7 @@ type Server struct {
 	dispatcher *delivery.Dispatcher
 	runner     *action.Runner
 	maintainer *maintain.Runner
+	config     *configFile // nil without --config
 	http       *http.Server
 	ln         net.Listener
 	nodeID     string
@@ -113,6 +118,9 @@ func parseServeFlags(args []string, env Env) (ServeConfig, error) {
 	}
 	fs.Float64Var(&c.ClientRate, "client-rate-limit", clientRate,
 		"API requests per second one client address may make, with bursts of twice that; over it 429 (HOOKD_CLIENT_RATE_LIMIT; 0: no limit)")
+	fs.StringVar(&c.Config, "config", envOr(env, "HOOKD_CONFIG", ""),
+		"a YAML file of tenants, event types, endpoints, sources, rules and keys, reconciled at start and on SIGHUP (HOOKD_CONFIG; see docs/CONFIG.md)")
+	fs.BoolVar(&c.Watch, "watch", envBool(env, "HOOKD_CONFIG_WATCH"), "with --config: reconcile again whenever the file changes (HOOKD_CONFIG_WATCH)")
 	fs.StringVar(&c.PublicURL, "public-url", envOr(env, "HOOKD_PUBLIC_URL", ""),
 		"base URL senders reach hookd at, shown in inbound webhook URLs (HOOKD_PUBLIC_URL; default: from each request)")
 	fs.BoolVar(&c.AllowCommands, "allow-commands", envBool(env, "HOOKD_ALLOW_COMMANDS"),
@@ -262,6 +270,13 @@ func NewServer(ctx context.Context, cfg ServeConfig, env Env) (*Server, error) {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	s := &Server{cfg: cfg, log: log, store: store}
+	// The default tenant first, then the config file (it may declare the
+	// superadmin key), then a bootstrap key if none is usable.
+	rec := &reconciler{store: store}
+	if s.config, err = newConfigFile(cfg, env, rec, log); err != nil {
+		store.Close()
+		return nil, err
+	}
 	if err := s.bootstrap(ctx, env); err != nil {
 		store.Close()
 		return nil, err
@@ -324,7 +339,7 @@ func NewServer(ctx context.Context, cfg ServeConfig, env Env) (*Server, error) {
 	api := hookdhttp.NewServer(hookdhttp.Config{
 		Store: store, Logger: log, AllowInsecure: cfg.Dev, OnPublish: s.dispatcher.Wake, Dispatcher: s.dispatcher,
 		ClientRate: cfg.ClientRate, ClientBurst: int(2 * cfg.ClientRate), Notifier: notifier, Tester: s.dispatcher,
-		Filters: filters, AllowCommands: cfg.AllowCommands, PublicURL: cfg.PublicURL, OnTrigger: wakeRunner,
+		Filters: filters, AllowCommands: cfg.AllowCommands, PublicURL: cfg.PublicURL, OnTrigger: wakeRunner, Reconcile: rec.api(),
 	})
 	s.http = &http.Server{
 		Handler:           api.Handler(),
@@ -346,7 +361,8 @@ func NewServer(ctx context.Context, cfg ServeConfig, env Env) (*Server, error) {
 // Addr is the address the API listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// bootstrap creates the default tenant and, if no superadmin key exists, the
+// bootstrap creates the default tenant, reconciles the --config file (an
+// invalid one stops the start) and, if no superadmin key exists, makes the
 // first one: HOOKD_ADMIN_KEY if set, otherwise a generated key printed once.
 func (s *Server) bootstrap(ctx context.Context, env Env) error {
 	if _, err := s.store.FindTenant(ctx, hookd.DefaultTenant); hookd.ErrorCode(err) == hookd.ENOTFOUND {
@@ -356,6 +372,12 @@ func (s *Server) bootstrap(ctx context.Context, env Env) error {
 		}
 	} else if err != nil {
 		return fmt.Errorf("find default tenant: %w", err)
+	}
+
+	if s.config != nil {
+		if err := s.config.apply(ctx); err != nil {
+			return fmt.Errorf("config file: %w", err)
+		}
 	}
 
 	// A usable superadmin key must exist, or nobody could use the API:
@@ -461,6 +483,17 @@ func (s *Server) Run(ctx context.Context) error {
 			s.log.Warn("maintenance", slog.Any("err", err))
 		}
 	}()
+	if s.config != nil {
+		poll := time.Duration(0)
+		if s.cfg.Watch {
+			poll = time.Second
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.config.watch(runCtx, poll)
+		}()
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
