@@ -395,6 +395,26 @@ func NewEndpointSecret() string {
 	return SecretPrefix + base64.StdEncoding.EncodeToString(b)
 }
 
+// ValidateEndpointSecret returns EINVALID unless secret is a usable
+// caller-supplied signing secret: SecretPrefix followed by the standard
+// base64 (with padding) of 24 to 64 bytes. The API checks the secrets it
+// is given with it, and so does a configuration file.
+func ValidateEndpointSecret(secret string) error {
+	b64, ok := strings.CutPrefix(secret, SecretPrefix)
+	// The decoder skips line breaks; a secret must not contain any.
+	ok = ok && len(b64) <= 100 && !strings.ContainsAny(b64, "\r\n")
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if !ok || err != nil || len(raw) < 24 || len(raw) > 64 {
+		return Errorf(EINVALID, "A secret must be whsec_ followed by the base64 of 24 to 64 random bytes.")
+	}
+	return nil
+}
+
+// DefaultSecretOverlap is how long a replaced signing secret keeps
+// signing by default: after a rotation through the API that names no
+// overlap, and after a configuration reload that changes the secret.
+const DefaultSecretOverlap = 24 * time.Hour
+
 // NullableJSON is an optional JSON value in an update: Set when the field
 // was given, Value nil when it was given as null (remove).
 type NullableJSON struct {

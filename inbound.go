@@ -128,6 +128,11 @@ func (u *SourceUpdate) Apply(s *Source) {
 	}
 }
 
+// ST2SourceName is the source name kept for StackStorm's generic webhook,
+// POST /v1/webhooks/st2, so that StackStorm senders can be repointed. No
+// source may take it, whatever the letter case.
+const ST2SourceName = "st2"
+
 // NormalizeSourceName trims the slashes around a source name: "/ci",
 // "ci/" and "ci" are one source.
 func NormalizeSourceName(name string) string { return strings.Trim(name, "/") }

@@ -31,6 +31,22 @@ const (
 // reserved for hookd's own events (built in or not).
 func IsOperational(typ string) bool { return strings.HasPrefix(typ, OperationalPrefix) }
 
+// ValidateOperationalPattern returns EINVALID when an endpoint's event
+// pattern is an exact name under OperationalPrefix that is not a built-in
+// type: those names are reserved, and no such event is ever published.
+// Wildcard patterns ("*", "prefix.*") and other names are not checked.
+func ValidateOperationalPattern(pattern string) error {
+	if !IsOperational(pattern) || strings.HasSuffix(pattern, ".*") {
+		return nil
+	}
+	for _, t := range operationalTypes {
+		if t.name == pattern {
+			return nil
+		}
+	}
+	return Errorf(EINVALID, "Event type %q is not one of hookd's operational event types (names starting with %q are reserved for them).", pattern, OperationalPrefix)
+}
+
 // operationalTypes lists the built-in types: name, description, example.
 // The examples follow the payloads hookd publishes (notify.EndpointSummary,
 // the delivery notices of the dispatcher, the alerts of maintain).

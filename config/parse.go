@@ -11,6 +11,10 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/hookd/hookd"
+	"github.com/hookd/hookd/action"
+	"github.com/hookd/hookd/filter"
+	"github.com/hookd/hookd/schema"
+	"github.com/hookd/hookd/signature"
 )
 
 // MaxFileSize is the largest configuration file Parse reads.
@@ -285,9 +289,9 @@ func (p *parser) validateEventType(tenant string, s *EventTypeSpec, res string) 
 		p.probs.addErr(s.loc.at("name"), res, err)
 		return
 	}
-	if err := checkSchema(et); err != nil {
+	if err := schema.CheckEventType(et); err != nil {
 		line := s.loc.at("schema")
-		if strings.Contains(message(err), "example") {
+		if strings.HasPrefix(message(err), "The example") {
 			line = s.loc.at("example")
 		}
 		p.probs.addErr(line, res, err)
@@ -330,11 +334,9 @@ func (p *parser) validateEndpoint(tenant string, s *EndpointSpec, res string) {
 	}
 	for _, e := range ep.Events {
 		check("events", hookd.ValidateEventPattern(e))
-		if hookd.IsOperational(e) && e != "*" && !strings.HasSuffix(e, ".*") && !builtinType(e) {
-			check("events", hookd.Errorf(hookd.EINVALID, "Event type %q is not one of hookd's operational event types (names starting with %q are reserved for them).", e, hookd.OperationalPrefix))
-		}
+		check("events", hookd.ValidateOperationalPattern(e))
 	}
-	check("filter", checkFilter(ep.Filter))
+	check("filter", filter.Validate(ep.Filter))
 	check("", ep.Validate(p.opts.AllowInsecure))
 	var isRef bool
 	if s.secret, isRef = p.resolveSecret(s.Secret); !isRef {
@@ -388,7 +390,7 @@ func (p *parser) validateSource(tenant string, s *SourceSpec, res string) {
 		p.probs.addErr(s.loc.at(field), res, err)
 		return
 	}
-	if strings.EqualFold(src.Name, st2Name) {
+	if strings.EqualFold(src.Name, hookd.ST2SourceName) {
 		p.probs.add(s.loc.at("name"), res, "the source name %q is reserved for StackStorm's generic webhook (POST /v1/webhooks/st2)", src.Name)
 		return
 	}
@@ -400,7 +402,7 @@ func (p *parser) validateSource(tenant string, s *SourceSpec, res string) {
 		check.Secrets = []string{placeholderSecret}
 		src.Verifier.Secrets = nil
 	}
-	if err := checkVerifier(check); err != nil {
+	if err := signature.ValidateSourceVerifier(check); err != nil {
 		p.probs.addErr(s.loc.at("verifier"), res, err)
 		return
 	}
@@ -415,9 +417,19 @@ func (p *parser) validateRule(tenant string, s *RuleSpec, res string) {
 	if g := s.Git; g != nil {
 		r.Git = &hookd.GitMatch{Event: g.Event, Repo: g.Repo, Branch: g.Branch, Provider: g.Provider}
 	}
-	if err := checkRule(r); err != nil {
+	if err := action.ValidateRule(r, p.opts.AllowCommands, nil); err != nil {
+		msg := message(err)
+		if strings.HasPrefix(msg, "action") {
+			field, _, _ := strings.Cut(strings.TrimPrefix(msg, "action."), ":")
+			line := s.Action.loc.at(strings.TrimRight(strings.SplitN(field, "[", 2)[0], " "))
+			if line == 0 {
+				line = s.loc.at("action")
+			}
+			p.probs.addErr(line, res, err)
+			return
+		}
 		field := ""
-		switch msg := message(err); {
+		switch {
 		case strings.HasPrefix(msg, "Invalid rule name"):
 			field = "name"
 		case strings.HasPrefix(msg, "Invalid trigger name"):
@@ -430,15 +442,6 @@ func (p *parser) validateRule(tenant string, s *RuleSpec, res string) {
 			field = "criteria"
 		}
 		p.probs.addErr(s.loc.at(field), res, err)
-		return
-	}
-	if err := checkAction(r.Action, p.opts.AllowCommands); err != nil {
-		field, _, _ := strings.Cut(strings.TrimPrefix(message(err), "action."), ":")
-		line := s.Action.loc.at(strings.TrimRight(strings.SplitN(field, "[", 2)[0], " "))
-		if line == 0 {
-			line = s.loc.at("action")
-		}
-		p.probs.addErr(line, res, err)
 		return
 	}
 	s.rule = r

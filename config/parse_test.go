@@ -272,7 +272,14 @@ tenants:
       - name: invoice.paid
         schema: {type: object, required: [amount]}
         example: {currency: EUR}
-`, nil, `hookd.yaml:7: event type acme/invoice.paid: example: it does not match the schema`},
+`, nil, `hookd.yaml:7: event type acme/invoice.paid: The example does not match the schema at "": missing property 'amount'`},
+		{"schema that no value passes", `
+tenants:
+  - id: acme
+    event_types:
+      - name: invoice.paid
+        schema: {$ref: "#/$defs/a", $defs: {a: {$ref: "#/$defs/a"}}}
+`, nil, `hookd.yaml:6: event type acme/invoice.paid: Invalid schema:`},
 		{"reserved event type", `
 tenants:
   - id: acme

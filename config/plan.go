@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd"
+	"github.com/hookd/hookd/signature"
 )
 
 // Store is what plans are made against and applied to: hookd's store and
@@ -729,15 +730,15 @@ func (pl *planner) checkSubscriptions(s *EndpointSpec, res string, cat map[strin
 }
 
 // rotated is the secret list after a reload changed the secret: the new
-// one first, the old ones signing on for secretOverlap (an earlier
-// rotation's deadline stands).
+// one first, the old ones signing on for hookd.DefaultSecretOverlap (an
+// earlier rotation's deadline stands).
 func rotated(old []hookd.Secret, secret string, now time.Time) []hookd.Secret {
 	out := []hookd.Secret{{Value: secret, CreatedAt: now}}
 	for _, s := range old {
 		if s.Value == secret || s.ExpiresAt != nil && !now.Before(*s.ExpiresAt) {
 			continue
 		}
-		until := now.Add(secretOverlap)
+		until := now.Add(hookd.DefaultSecretOverlap)
 		if s.ExpiresAt != nil && s.ExpiresAt.Before(until) {
 			until = *s.ExpiresAt
 		}
@@ -827,7 +828,7 @@ func (pl *planner) planSources(t *TenantSpec) error {
 		case cur == nil:
 			if want.Verifier.Secrets == nil {
 				check := want.Verifier
-				if err := checkVerifier(check); err != nil {
+				if err := signature.ValidateSourceVerifier(check); err != nil {
 					pl.probs.add(s.Verifier.loc.at("secrets"), res, "every secret variable is empty, and a new source needs its secrets: %s", message(err))
 					continue
 				}

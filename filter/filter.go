@@ -21,6 +21,22 @@ func Compile(raw json.RawMessage) (*rule.Criteria, error) {
 	return c, nil
 }
 
+// MaxSize bounds an endpoint filter in bytes.
+const MaxSize = 16 << 10
+
+// Validate checks an endpoint filter before it is stored (none is fine):
+// at most MaxSize bytes, and it compiles. Errors are EINVALID.
+func Validate(f json.RawMessage) error {
+	if len(f) == 0 {
+		return nil
+	}
+	if len(f) > MaxSize {
+		return hookd.Errorf(hookd.EINVALID, "A filter has at most %d KiB.", MaxSize>>10)
+	}
+	_, err := Compile(f)
+	return err
+}
+
 // compiled is one endpoint's filter as of one version of the endpoint.
 type compiled struct {
 	raw      json.RawMessage

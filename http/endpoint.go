@@ -1,11 +1,8 @@
 package http
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/hookd/hookd"
 	"github.com/hookd/hookd/filter"
@@ -36,20 +33,6 @@ type endpointWithSecret struct {
 	Secret string `json:"secret"`
 }
 
-// ValidateSecret returns EINVALID unless secret is a usable caller-supplied
-// signing secret: hookd.SecretPrefix followed by the standard base64 (with
-// padding) of 24 to 64 bytes.
-func ValidateSecret(secret string) error {
-	b64, ok := strings.CutPrefix(secret, hookd.SecretPrefix)
-	// The decoder skips line breaks; a secret must not contain any.
-	ok = ok && len(b64) <= 100 && !strings.ContainsAny(b64, "\r\n")
-	raw, err := base64.StdEncoding.DecodeString(b64)
-	if !ok || err != nil || len(raw) < 24 || len(raw) > 64 {
-		return hookd.Errorf(hookd.EINVALID, "A secret must be whsec_ followed by the base64 of 24 to 64 random bytes.")
-	}
-	return nil
-}
-
 func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request) error {
 	tenant, err := s.tenant(r, writeAccess)
 	if err != nil {
@@ -62,7 +45,7 @@ func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request) error {
 	secret := in.Secret
 	if secret == "" {
 		secret = hookd.NewEndpointSecret()
-	} else if err := ValidateSecret(secret); err != nil {
+	} else if err := hookd.ValidateEndpointSecret(secret); err != nil {
 		return err
 	}
 	ep := &hookd.Endpoint{
@@ -74,7 +57,7 @@ func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request) error {
 	if err := ep.Validate(s.cfg.AllowInsecure); err != nil {
 		return err
 	}
-	if err := validFilter(ep.Filter); err != nil {
+	if err := filter.Validate(ep.Filter); err != nil {
 		return err
 	}
 	if err := s.checkSubscriptions(r.Context(), tenant, ep.Events); err != nil {
@@ -154,7 +137,7 @@ func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if upd.Filter.Set {
-		if err := validFilter(merged.Filter); err != nil {
+		if err := filter.Validate(merged.Filter); err != nil {
 			return err
 		}
 	}
@@ -195,18 +178,6 @@ func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request) error {
 	s.withStats(r.Context(), tenant, ep)
 	writeJSON(w, http.StatusOK, ep)
 	return nil
-}
-
-// validFilter checks an endpoint filter (none is fine).
-func validFilter(f json.RawMessage) error {
-	if len(f) == 0 {
-		return nil
-	}
-	if len(f) > 16<<10 {
-		return hookd.Errorf(hookd.EINVALID, "A filter has at most 16 KiB.")
-	}
-	_, err := filter.Compile(f)
-	return err
 }
 
 // added returns the patterns of now that were not in before.

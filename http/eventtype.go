@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/hookd/hookd"
+	"github.com/hookd/hookd/schema"
 )
 
 // builtinCursor starts the list cursor of a position among the built-in
@@ -53,7 +54,7 @@ func (s *Server) createEventType(w http.ResponseWriter, r *http.Request) error {
 	if err := t.Validate(); err != nil {
 		return err
 	}
-	if err := checkSchema(t); err != nil {
+	if err := schema.CheckEventType(t); err != nil {
 		return err
 	}
 	err = s.cfg.Store.CreateEventType(r.Context(), t)
@@ -216,7 +217,7 @@ func (s *Server) updateEventType(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if upd.Schema != nil || upd.Example != nil {
-		if err := checkSchema(&merged); err != nil {
+		if err := schema.CheckEventType(&merged); err != nil {
 			return err
 		}
 	}
@@ -274,8 +275,8 @@ func (s *Server) checkSubscriptions(ctx context.Context, tenant string, patterns
 			continue
 		}
 		if hookd.IsOperational(p) {
-			if builtinEventType(p) == nil {
-				return hookd.Errorf(hookd.EINVALID, "Event type %q is not one of hookd's operational event types (names starting with %q are reserved for them).", p, hookd.OperationalPrefix)
+			if err := hookd.ValidateOperationalPattern(p); err != nil {
+				return err
 			}
 			continue
 		}

@@ -15,9 +15,6 @@ type Tester interface {
 	Test(ctx context.Context, ep *hookd.Endpoint, ev *hookd.Event) *hookd.TestResult
 }
 
-// DefaultSecretOverlap is how long a rotated-out secret keeps signing.
-const DefaultSecretOverlap = 24 * time.Hour
-
 // maxSecretOverlap bounds the overlap a rotation may ask for.
 const maxSecretOverlap = 30 * 24 * time.Hour
 
@@ -132,7 +129,7 @@ func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	overlap := DefaultSecretOverlap
+	overlap := hookd.DefaultSecretOverlap
 	if in.Overlap != nil {
 		overlap = time.Duration(*in.Overlap)
 	}
@@ -142,7 +139,7 @@ func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request) error {
 	secret := in.Secret
 	if secret == "" {
 		secret = hookd.NewEndpointSecret()
-	} else if err := ValidateSecret(secret); err != nil {
+	} else if err := hookd.ValidateEndpointSecret(secret); err != nil {
 		return err
 	}
 	current, err := s.cfg.Store.FindEndpointByID(r.Context(), tenant, r.PathValue("id"))
@@ -255,7 +252,7 @@ func (s *Server) probe(w http.ResponseWriter, r *http.Request) error {
 	secret := in.Secret
 	if secret == "" {
 		secret = hookd.NewEndpointSecret()
-	} else if err := ValidateSecret(secret); err != nil {
+	} else if err := hookd.ValidateEndpointSecret(secret); err != nil {
 		return err
 	}
 	ep := &hookd.Endpoint{ID: "probe", TenantID: tenant, URL: in.URL, Events: []string{hookd.TypeTest}, Headers: in.Headers,

@@ -176,7 +176,7 @@ func TestEndpointSecret(t *testing.T) {
 	if l := items(t, e.want(t, 200, e.admin, "GET", "/v1/tenants/acme/endpoints", nil)); len(l) != 3 {
 		t.Fatalf("endpoints = %d, want 3", len(l))
 	}
-	if err := hookdhttp.ValidateSecret(hookd.NewEndpointSecret()); err != nil {
+	if err := hookd.ValidateEndpointSecret(hookd.NewEndpointSecret()); err != nil {
 		t.Fatalf("a generated secret is refused: %v", err)
 	}
 }

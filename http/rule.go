@@ -5,20 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"regexp"
-	"strings"
 	"time"
 
 	"github.com/hookd/hookd"
 	"github.com/hookd/hookd/action"
-	"github.com/hookd/hookd/inbound"
 	"github.com/hookd/hookd/rule"
 )
 
 var errRuleNotFound = hookd.Errorf(hookd.ENOTFOUND, "Rule not found.")
-
-// maxCriteria bounds a rule's criteria in bytes.
-const maxCriteria = 64 << 10
 
 // ruleInput is the body of rule create.
 type ruleInput struct {
@@ -44,38 +38,15 @@ type rulePatch struct {
 	Action      *hookd.Action      `json:"action"`
 }
 
-var ruleNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,200}$`)
-
-// compileCriteria compiles a rule's criteria as the rule runner does
-// (action.CompileCriteria: header names match regardless of case). Errors
-// are EINVALID naming the path.
-func compileCriteria(raw json.RawMessage) (*rule.Criteria, error) {
-	if len(raw) > maxCriteria {
-		return nil, hookd.Errorf(hookd.EINVALID, "criteria: at most %d bytes.", maxCriteria)
-	}
-	return action.CompileCriteria(raw)
-}
-
-// validateRule checks a rule as it is to be stored: its name, what it
-// listens to (exactly one of source, trigger and git, or git and source;
-// a source must exist in the rule's tenant), its criteria and its action.
+// validateRule checks a rule as it is to be stored (action.ValidateRule):
+// a source it names must exist in the rule's tenant.
 func (s *Server) validateRule(ctx context.Context, store hookd.InboundStore, r *hookd.Rule) error {
-	if !ruleNameRE.MatchString(r.Name) || strings.HasPrefix(r.Name, hookd.PrefixRule+"_") {
-		return hookd.Errorf(hookd.EINVALID, "Invalid rule name %q: use 1 to 200 letters, digits, '_', '.' and '-' (not starting with %s_).", r.Name, hookd.PrefixRule)
-	}
-	if len(r.Description) > 2000 {
-		return hookd.Errorf(hookd.EINVALID, "Description must be at most 2000 characters.")
-	}
-	src, trg, git := r.Source != "", r.Trigger != "", r.Git != nil
-	if !(trg && !src && !git || !trg && (src || git)) {
-		return hookd.Errorf(hookd.EINVALID, "A rule listens to exactly one of source, trigger and git, or to git events of one source.")
-	}
-	if src {
-		noSource := hookd.Errorf(hookd.EINVALID, "source: there is no source %q in this tenant.", r.Source)
-		if hookd.ValidateSourceName(r.Source) != nil {
+	return action.ValidateRule(r, s.cfg.AllowCommands, func(name string) error {
+		noSource := hookd.Errorf(hookd.EINVALID, "source: there is no source %q in this tenant.", name)
+		if hookd.ValidateSourceName(name) != nil {
 			return noSource
 		}
-		found, err := store.FindSourceByName(ctx, r.Source)
+		found, err := store.FindSourceByName(ctx, name)
 		switch {
 		case hookd.ErrorCode(err) == hookd.ENOTFOUND:
 			return noSource
@@ -84,34 +55,8 @@ func (s *Server) validateRule(ctx context.Context, store hookd.InboundStore, r *
 		case found.TenantID != r.TenantID:
 			return noSource
 		}
-	}
-	if trg {
-		if err := validateTriggerName(r.Trigger); err != nil {
-			return err
-		}
-	}
-	if g := r.Git; g != nil {
-		switch g.Event {
-		case "", inbound.GitPush, inbound.GitTag, inbound.GitPullRequest:
-		default:
-			return hookd.Errorf(hookd.EINVALID, "git.event %q is unknown: use push, tag or pull_request (or leave it out for all).", g.Event)
-		}
-		switch g.Provider {
-		case "", inbound.ProviderGitHub, inbound.ProviderGitLab, inbound.ProviderBitbucket:
-		default:
-			return hookd.Errorf(hookd.EINVALID, "git.provider %q is unknown: use github, gitlab or bitbucket (or leave it out for all).", g.Provider)
-		}
-	}
-	if _, err := compileCriteria(r.Criteria); err != nil {
-		return err
-	}
-	if err := action.Validate(r.Action, s.cfg.AllowCommands); err != nil {
-		if hookd.ErrorCode(err) == hookd.EINVALID {
-			return err
-		}
-		return hookd.Errorf(hookd.EINVALID, "action: %s", hookd.ErrorMessage(err))
-	}
-	return nil
+		return nil
+	})
 }
 
 func (s *Server) createRule(w http.ResponseWriter, r *http.Request) error {
@@ -376,7 +321,7 @@ func (s *Server) testRule(w http.ResponseWriter, r *http.Request) error {
 		}
 		raw = rl.Criteria
 	}
-	c, err := compileCriteria(raw)
+	c, err := action.CheckCriteria(raw)
 	if err != nil {
 		return err
 	}

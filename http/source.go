@@ -13,9 +13,8 @@ import (
 	"github.com/hookd/hookd/signature"
 )
 
-// st2Name is the source name kept for StackStorm's generic webhook,
-// POST /v1/webhooks/st2, so that StackStorm senders can be repointed.
-const st2Name = "st2"
+// st2Name is hookd.ST2SourceName, as the inbound routes compare it.
+const st2Name = hookd.ST2SourceName
 
 var (
 	errSourceNotFound = hookd.Errorf(hookd.ENOTFOUND, "Source not found.")
@@ -92,12 +91,10 @@ func (s *Server) webhookURL(r *http.Request, name string) string {
 	return base + "/v1/webhooks/" + strings.Join(parts, "/")
 }
 
-// verifierConfig is the signature package's form of a source's verifier.
+// verifierConfig is the signature package's form of a source's verifier
+// (signature.SourceConfig).
 func verifierConfig(v hookd.SourceVerifier) signature.VerifierConfig {
-	return signature.VerifierConfig{
-		Type: v.Type, Secrets: v.Secrets, Header: v.Header, Algorithm: v.Algorithm, Encoding: v.Encoding,
-		Prefix: v.Prefix, TimestampHeader: v.TimestampHeader, Tolerance: time.Duration(v.Tolerance), Username: v.Username,
-	}
+	return signature.SourceConfig(v)
 }
 
 // validateSource checks a source as it is to be stored: its own rules, the
@@ -106,16 +103,10 @@ func validateSource(src *hookd.Source) error {
 	if err := src.Validate(); err != nil {
 		return err
 	}
-	if strings.EqualFold(src.Name, st2Name) {
+	if strings.EqualFold(src.Name, hookd.ST2SourceName) {
 		return hookd.Errorf(hookd.EINVALID, "The source name %q is reserved for StackStorm's generic webhook (POST /v1/webhooks/st2).", src.Name)
 	}
-	if _, err := signature.NewVerifier(verifierConfig(src.Verifier)); err != nil {
-		if hookd.ErrorCode(err) == hookd.EINVALID {
-			return err
-		}
-		return hookd.Errorf(hookd.EINVALID, "The verifier settings are invalid.")
-	}
-	return nil
+	return signature.ValidateSourceVerifier(src.Verifier)
 }
 
 func (s *Server) createSource(w http.ResponseWriter, r *http.Request) error {
