@@ -115,4 +115,25 @@ func TestConfigFileServe(t *testing.T) {
 	if err != nil || !strings.Contains(out, "name: fulfilment") {
 		t.Fatalf("export: %v\n%s", err, out)
 	}
+
+	// Round trip of a tenant made through the API: its export, applied,
+	// changes nothing but taking the resources over.
+	if _, err := c.CreateTenant(ctx, "made", "Made by hand"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.CreateEndpoint(ctx, "made", &hookd.Endpoint{Name: "hand", URL: recv.URL + "/hand", Events: []string{"*"}}); err != nil {
+		t.Fatal(err)
+	}
+	exported, err := runCLI(t, p.url, key, "export", "--tenant", "made")
+	if err != nil {
+		t.Fatal(err)
+	}
+	round := filepath.Join(dir, "made.yaml")
+	if err := os.WriteFile(round, []byte(exported), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = runCLI(t, p.url, key, "apply", "-f", round, "--dry-run")
+	if err != nil || !strings.Contains(out, "~ endpoint made/hand (adopt)") || strings.Contains(out, "+ ") || strings.Contains(out, "- ") {
+		t.Fatalf("round trip plan: %v\n%s", err, out)
+	}
 }
