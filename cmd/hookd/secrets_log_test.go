@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"net/http"
+	"os"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -67,6 +70,55 @@ func TestNoSecretInLogs(t *testing.T) {
 		t.Fatal("a wrong key was accepted")
 	}
 
+	// The receiving side: a GitHub source (signed requests, one with a
+	// wrong secret) and an apikey source called with the key in the query.
+	sourceSecret := "gh-" + hookd.NewAPIKeySecret()
+	secrets = append(secrets, sourceSecret)
+	if _, err := acme.CreateSource(ctx, "acme", client.SourceInput{Name: "gh", Verifier: &client.SourceVerifierInput{
+		SourceVerifier: hookd.SourceVerifier{Type: "github"}, Secrets: []string{sourceSecret}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := acme.CreateSource(ctx, "acme", client.SourceInput{Name: "by-key", Verifier: &client.SourceVerifierInput{
+		SourceVerifier: hookd.SourceVerifier{Type: "apikey"}}}); err != nil {
+		t.Fatal(err)
+	}
+	var sigs []string
+	for _, secret := range []string{sourceSecret, "wrong-secret"} {
+		out, _ := runCLI(t, p.url, adminKey, "send", "gh", "--server", p.url, "--provider", "github", "--secret", secret,
+			"--event", "push", "--data", `{"ref":"refs/heads/main"}`)
+		if secret == sourceSecret && !strings.Contains(out, "202") {
+			t.Fatalf("signed request: %s", out)
+		}
+	}
+	resp, err := http.Post(p.url+"/v1/webhooks/by-key?st2-api-key="+adminKey, "application/json", strings.NewReader(`{"x":1}`))
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("apikey source: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	triggers, err := acme.ListTriggers(ctx, "acme", "", "", hookd.Page{Limit: 10})
+	if err != nil || len(triggers.Data) != 2 {
+		t.Fatalf("triggers: %v %v", triggers, err)
+	}
+	for _, tr := range triggers.Data {
+		full, err := acme.GetTrigger(ctx, "acme", tr.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sig := full.Headers["X-Hub-Signature-256"]; sig != "" {
+			sigs = append(sigs, sig)
+		}
+		for _, s := range []string{sourceSecret, adminKey} {
+			if strings.Contains(fmt.Sprint(full.Headers, full.Query), s) {
+				t.Errorf("a stored trigger holds a secret: %v %v", full.Headers, full.Query)
+			}
+		}
+	}
+	for _, sig := range sigs {
+		if sig != "[redacted]" {
+			t.Errorf("a stored trigger holds the signature %q", sig)
+		}
+	}
+
 	count := func(st hookd.DeliveryState) func() bool {
 		return func() bool {
 			l, err := acme.ListDeliveries(ctx, "acme", hookd.DeliveryFilter{State: st})
@@ -87,6 +139,19 @@ func TestNoSecretInLogs(t *testing.T) {
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	p.cmd.Wait()
+
+	// Nothing in the database file is a secret in plain text.
+	for _, f := range []string{"logs.db", "logs.db-wal"} {
+		raw, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		for _, s := range secrets {
+			if s != masterKey && bytes.Contains(raw, []byte(s)) {
+				t.Errorf("%s holds a secret in plain text: %s...", f, s[:8])
+			}
+		}
+	}
 
 	logs := p.log.String()
 	if !strings.Contains(logs, "level=DEBUG") {
