@@ -24,6 +24,7 @@ import (
 
 	"github.com/hookd/hookd"
 	"github.com/hookd/hookd/inbound"
+	"github.com/hookd/hookd/internal/jsondoc"
 	"github.com/hookd/hookd/signature"
 )
 
@@ -180,7 +181,12 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	if r.ContentLength > limit {
 		return nil, tooLarge
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength) + bytes.MinRead) // room to see the end without growing
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
+	body := buf.Bytes()
 	if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
 		return nil, tooLarge
 	} else if err != nil {
@@ -301,6 +307,10 @@ func parseBody(kind string, body []byte) (json.RawMessage, any, error) {
 	if !utf8.Valid(body) {
 		return nil, nil, hookd.Errorf(hookd.EINVALID, "The JSON body is not valid UTF-8.")
 	}
+	if doc, err := jsondoc.Decode(body); err == nil {
+		return json.RawMessage(bytes.Clone(body)), doc, nil
+	}
+	// Not one valid JSON value: encoding/json says where and why.
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var doc any

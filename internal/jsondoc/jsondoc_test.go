@@ -1,0 +1,101 @@
+package jsondoc
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// reference decodes data as encoding/json does for Decode's contract.
+func reference(data []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("more than one value")
+	}
+	return v, nil
+}
+
+func same(t *testing.T, data []byte) {
+	t.Helper()
+	want, werr := reference(data)
+	got, err := Decode(data)
+	switch {
+	case werr != nil && err == nil:
+		t.Fatalf("Decode(%q) = %#v, want an error like encoding/json's %v", data, got, werr)
+	case werr == nil && err != nil:
+		t.Fatalf("Decode(%q): %v, want %#v", data, err, want)
+	case werr == nil && !reflect.DeepEqual(got, want):
+		t.Fatalf("Decode(%q) = %#v, want %#v", data, got, want)
+	}
+}
+
+var cases = []string{
+	`{}`, `[]`, `""`, `0`, `-0`, `1.5e+10`, `-12.25E-3`, `true`, `false`, `null`, ` { "a" : [ 1 , 2 ] } `,
+	`{"a":1,"a":2}`, `{"a":{"b":[{"c":null}]}}`, `[1,"x",true,null,{},[]]`, `"\u00e9\n\t\"\\\/\b\f\r"`,
+	`"\ud83d\ude00"`, `"\ud83d"`, `"\ude00"`, `"\ud83d\u0041"`, `"\ud83dx"`, `"\ud83d\ud83d\ude00"`, "\"caf\xc3\xa9\"", "\"\xff\"",
+	"\"\xed\xa0\x80\"", "\"\xef\xbf\xbd\"", `"9007199254740993"`, `9007199254740993`, `1e400`,
+	// Invalid.
+	``, ` `, `{`, `}`, `[1,]`, `{"a":1,}`, `{"a"}`, `{a:1}`, `01`, `1.`, `.5`, `1e`, `+1`, `-`, `--1`, `tru`, `nul`, `"abc`,
+	"\"a\tb\"", `"\x"`, `"\u12"`, `"\u12G4"`, `1 2`, `{} {}`, `[] x`, `nan`, `"\`, "\xff", `[1 2]`, `{"a" 1}`,
+}
+
+func TestDecode(t *testing.T) {
+	for _, c := range cases {
+		same(t, []byte(c))
+	}
+	push, err := os.ReadFile("../../inbound/testdata/git/github/push.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	same(t, push)
+}
+
+func TestDepth(t *testing.T) {
+	for _, n := range []int{MaxDepth, MaxDepth + 1} {
+		same(t, []byte(strings.Repeat("[", n)+strings.Repeat("]", n)))
+		same(t, []byte(strings.Repeat(`{"a":`, n)+"1"+strings.Repeat("}", n)))
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, c := range cases {
+		f.Add([]byte(c))
+	}
+	if push, err := os.ReadFile("../../inbound/testdata/git/github/push.json"); err == nil {
+		f.Add(push)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) { same(t, data) })
+}
+
+func BenchmarkDecode(b *testing.B) {
+	push, err := os.ReadFile("../../inbound/testdata/git/github/push.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("jsondoc", func(b *testing.B) {
+		b.SetBytes(int64(len(push)))
+		for b.Loop() {
+			if _, err := Decode(push); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.SetBytes(int64(len(push)))
+		for b.Loop() {
+			if _, err := reference(push); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
