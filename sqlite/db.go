@@ -58,6 +58,9 @@ type Store struct {
 	// nextSeq is the next delivery seq; only the writer goroutine uses it.
 	nextSeq int64
 
+	// sources serves FindSourceByName, once per inbound request (inbound.go).
+	sources sourceLookup
+
 	// Writer statistics, for Stats.
 	busyNanos atomic.Int64
 	groups    atomic.Int64

@@ -7,7 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/hookd/hookd"
@@ -95,35 +98,88 @@ func (s *Store) encodeSource(src *hookd.Source) (encodedSource, error) {
 	return enc, err
 }
 
+// storedSource is the encoded columns of a source and what they decode to.
+type storedSource struct {
+	verifier, secrets, contentTypes string
+	response                        sql.NullString
+
+	decoded hookd.SourceVerifier
+	types   []string
+	resp    *hookd.SourceResponse
+}
+
+// sourceLookup keeps FindSourceByName, called for every inbound request,
+// from parsing its SQL and decoding (and opening) the same columns again:
+// a prepared statement on the read pool, and the decoded columns of recent
+// sources by id, used while the stored text is unchanged.
+type sourceLookup struct {
+	mu      sync.Mutex
+	byName  *sql.Stmt
+	decoded map[string]*storedSource
+}
+
+// maxDecodedSources bounds sourceLookup.decoded; it is emptied when full.
+const maxDecodedSources = 1024
+
 func (s *Store) scanSource(row interface{ Scan(...any) error }) (*hookd.Source, error) {
 	var src hookd.Source
-	var verifier, secrets, contentTypes string
-	var response sql.NullString
+	var st storedSource
 	var window, heartbeat, created, updated int64
 	var last sql.NullInt64
-	err := row.Scan(&src.ID, &src.TenantID, &src.Name, &src.Description, &verifier, &secrets, &contentTypes, &src.MaxBodyBytes,
-		&response, &src.RateLimit, &window, &heartbeat, &src.Accepted, &src.Rejected, &last, &created, &updated)
+	err := row.Scan(&src.ID, &src.TenantID, &src.Name, &src.Description, &st.verifier, &st.secrets, &st.contentTypes, &src.MaxBodyBytes,
+		&st.response, &src.RateLimit, &window, &heartbeat, &src.Accepted, &src.Rejected, &last, &created, &updated)
 	if err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal([]byte(verifier), &src.Verifier); err != nil {
-		return nil, fmt.Errorf("source %s: %w", src.ID, err)
+	d, err := s.decodeSource(src.ID, &st)
+	if err != nil {
+		return nil, err
 	}
-	if err := json.Unmarshal([]byte(contentTypes), &src.ContentTypes); err != nil {
-		return nil, fmt.Errorf("source %s: %w", src.ID, err)
-	}
-	if response.Valid {
-		src.Response = new(hookd.SourceResponse)
-		if err := json.Unmarshal([]byte(response.String), src.Response); err != nil {
-			return nil, fmt.Errorf("source %s: %w", src.ID, err)
-		}
-	}
-	if err := s.openJSON(secrets, &src.Verifier.Secrets); err != nil {
-		return nil, fmt.Errorf("source %s secrets: %w", src.ID, err)
+	src.Verifier = d.decoded
+	src.Verifier.Secrets = slices.Clone(d.decoded.Secrets)
+	src.ContentTypes = slices.Clone(d.types)
+	if d.resp != nil {
+		r := *d.resp
+		src.Response = &r
 	}
 	src.DedupWindow, src.HeartbeatEvery = hookd.Duration(window), hookd.Duration(heartbeat)
 	src.LastRequestAt, src.CreatedAt, src.UpdatedAt = fromNullNS(last), fromNS(created), fromNS(updated)
 	return &src, nil
+}
+
+// decodeSource returns the decoded columns of source id, reusing those of
+// the last read while the stored text is the same. Callers copy what they
+// hand out.
+func (s *Store) decodeSource(id string, st *storedSource) (*storedSource, error) {
+	l := &s.sources
+	l.mu.Lock()
+	d := l.decoded[id]
+	l.mu.Unlock()
+	if d != nil && d.verifier == st.verifier && d.secrets == st.secrets && d.contentTypes == st.contentTypes && d.response == st.response {
+		return d, nil
+	}
+	if err := json.Unmarshal([]byte(st.verifier), &st.decoded); err != nil {
+		return nil, fmt.Errorf("source %s: %w", id, err)
+	}
+	if err := json.Unmarshal([]byte(st.contentTypes), &st.types); err != nil {
+		return nil, fmt.Errorf("source %s: %w", id, err)
+	}
+	if st.response.Valid {
+		st.resp = new(hookd.SourceResponse)
+		if err := json.Unmarshal([]byte(st.response.String), st.resp); err != nil {
+			return nil, fmt.Errorf("source %s: %w", id, err)
+		}
+	}
+	if err := s.openJSON(st.secrets, &st.decoded.Secrets); err != nil {
+		return nil, fmt.Errorf("source %s secrets: %w", id, err)
+	}
+	l.mu.Lock()
+	if l.decoded == nil || len(l.decoded) >= maxDecodedSources {
+		l.decoded = map[string]*storedSource{}
+	}
+	l.decoded[id] = st
+	l.mu.Unlock()
+	return st, nil
 }
 
 // CreateSource stores src; ECONFLICT if its name is taken in any tenant,
@@ -173,7 +229,19 @@ func (s *Store) findSource(q queryer, tenantID, id string) (*hookd.Source, error
 // FindSourceByName returns the source of any tenant with the name
 // (normalized); ENOTFOUND if none.
 func (s *Store) FindSourceByName(ctx context.Context, name string) (*hookd.Source, error) {
-	src, err := s.scanSource(s.read.QueryRowContext(ctx, `SELECT `+sourceColumns+` FROM sources WHERE name = ?`, hookd.NormalizeSourceName(name)))
+	l := &s.sources
+	l.mu.Lock()
+	st := l.byName
+	if st == nil {
+		var err error
+		if st, err = s.read.PrepareContext(ctx, `SELECT `+sourceColumns+` FROM sources WHERE name = ?`); err != nil {
+			l.mu.Unlock()
+			return nil, translate(err)
+		}
+		l.byName = st
+	}
+	l.mu.Unlock()
+	src, err := s.scanSource(st.QueryRowContext(ctx, hookd.NormalizeSourceName(name)))
 	return src, notFound(err, "Source")
 }
 
@@ -277,7 +345,11 @@ func (s *Store) SilentSources(ctx context.Context, now time.Time) ([]*hookd.Sour
 
 // Triggers.
 
-const triggerColumns = `id, tenant_id, source_id, source, name, received_at, method, headers, query, content_type, body, body_sha256,
+// triggerColumns are read from triggers (also in RETURNING); the body is in
+// trigger_bodies, so that rewriting a trigger's row (claims, processing)
+// does not rewrite its body.
+const triggerColumns = `id, tenant_id, source_id, source, name, received_at, method, headers, query, content_type,
+	(SELECT b.body FROM trigger_bodies b WHERE b.trigger_id = triggers.id), body_sha256,
 	delivery_id, git, processed_at, runs`
 
 func scanTrigger(row interface{ Scan(...any) error }) (*hookd.Trigger, error) {
@@ -383,13 +455,16 @@ func (s *Store) CreateTrigger(ctx context.Context, t *hookd.Trigger, window time
 			}
 		}
 		_, err := w.Exec(`INSERT INTO triggers (id, tenant_id, source_id, source, name, received_at, method, headers, query, content_type,
-				body, body_sha256, delivery_id, git)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				body_sha256, delivery_id, git)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.ID, c.TenantID, nullText(c.SourceID), nullText(c.Source), nullText(c.Name), ns(c.ReceivedAt), c.Method, headers, queryJSON,
-			c.ContentType, body, c.BodySHA256, nullText(c.DeliveryID), git)
+			c.ContentType, c.BodySHA256, nullText(c.DeliveryID), git)
 		if hookd.ErrorCode(translate(err)) == hookd.ECONFLICT {
 			return hookd.Errorf(hookd.ECONFLICT, "Trigger %q already exists.", c.ID)
+		} else if err != nil {
+			return err
 		}
+		_, err = w.Exec(`INSERT INTO trigger_bodies (trigger_id, body) VALUES (?, ?)`, c.ID, body)
 		return err
 	})
 	if err != nil {
@@ -478,10 +553,80 @@ func (s *Store) ClaimTriggers(ctx context.Context, owner string, now time.Time, 
 // ProcessTrigger stores runs, queued and due at now, and marks the trigger
 // processed at now, if owner holds its lease; ECONFLICT otherwise.
 func (s *Store) ProcessTrigger(ctx context.Context, triggerID, owner string, runs []*hookd.Run, now time.Time) error {
+	p, err := prepareRuns(triggerID, runs, now)
+	if err != nil {
+		return err
+	}
+	err = s.exec(ctx, func(w *writer) error { return p.store(w, owner) })
+	if err != nil {
+		return err
+	}
+	p.copyBack(runs)
+	return nil
+}
+
+// ProcessTriggers is ProcessTrigger for many triggers, whose runs are
+// given by trigger id, in one transaction. Each trigger is processed, or
+// not, on its own: the returned map holds the error of each that was not
+// (ECONFLICT when owner lost its lease). An error returned on its own
+// means nothing was written.
+func (s *Store) ProcessTriggers(ctx context.Context, owner string, runs map[string][]*hookd.Run, now time.Time) (map[string]error, error) {
+	ids := slices.Sorted(maps.Keys(runs))
+	failed := map[string]error{}
+	prepared := make([]*processing, 0, len(ids))
+	for _, id := range ids {
+		p, err := prepareRuns(id, runs[id], now)
+		if err != nil {
+			failed[id] = err
+			continue
+		}
+		prepared = append(prepared, p)
+	}
+	var lost map[string]error
+	err := s.exec(ctx, func(w *writer) error {
+		lost = map[string]error{}
+		for _, p := range prepared {
+			if _, err := w.Exec("SAVEPOINT trg"); err != nil {
+				return err
+			}
+			if err := p.store(w, owner); err != nil {
+				lost[p.triggerID] = translate(err)
+				if _, err := w.Exec("ROLLBACK TO trg"); err != nil {
+					return err
+				}
+			}
+			if _, err := w.Exec("RELEASE trg"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range prepared {
+		if err := lost[p.triggerID]; err != nil {
+			failed[p.triggerID] = err
+			continue
+		}
+		p.copyBack(runs[p.triggerID])
+	}
+	return failed, nil
+}
+
+// processing is one trigger's runs as ProcessTrigger stores them.
+type processing struct {
+	triggerID string
+	now       time.Time
+	stored    []hookd.Run
+	actions   []string
+	results   []any // NULL or JSON
+}
+
+func prepareRuns(triggerID string, runs []*hookd.Run, now time.Time) (*processing, error) {
 	now = now.UTC()
-	stored := make([]hookd.Run, len(runs))
-	actions := make([]string, len(runs))
-	results := make([]any, len(runs)) // NULL or JSON
+	p := &processing{triggerID: triggerID, now: now,
+		stored: make([]hookd.Run, len(runs)), actions: make([]string, len(runs)), results: make([]any, len(runs))}
 	for i, r := range runs {
 		c := *r
 		if c.ID == "" {
@@ -500,49 +645,54 @@ func (s *Store) ProcessTrigger(ctx context.Context, triggerID, owner string, run
 			c.Status, c.NextAt, c.EndedAt, c.Result = hookd.RunQueued, &now, nil, nil
 		}
 		var err error
-		if actions[i], err = marshalText(c.Action); err != nil {
-			return err
+		if p.actions[i], err = marshalText(c.Action); err != nil {
+			return nil, err
 		}
 		if c.Result != nil {
-			if results[i], err = marshalText(c.Result); err != nil {
-				return err
+			if p.results[i], err = marshalText(c.Result); err != nil {
+				return nil, err
 			}
 		}
-		stored[i] = c
+		p.stored[i] = c
 	}
-	err := s.exec(ctx, func(w *writer) error {
-		var tenantID string
-		err := w.QueryRow(`UPDATE triggers SET processed_at = ?, runs = runs + ?, lease_owner = NULL, lease_until = NULL
-			WHERE id = ? AND lease_owner = ? AND processed_at IS NULL
-			RETURNING tenant_id`, ns(now), len(runs), triggerID, owner).Scan(&tenantID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return hookd.Errorf(hookd.ECONFLICT, "The trigger's lease was lost; it will be processed again.")
+	return p, nil
+}
+
+// store marks the trigger processed and inserts its runs; ECONFLICT if
+// owner does not hold its lease.
+func (p *processing) store(w *writer, owner string) error {
+	now := p.now
+	var tenantID string
+	err := w.QueryRow(`UPDATE triggers SET processed_at = ?, runs = runs + ?, lease_owner = NULL, lease_until = NULL
+		WHERE id = ? AND lease_owner = ? AND processed_at IS NULL
+		RETURNING tenant_id`, ns(now), len(p.stored), p.triggerID, owner).Scan(&tenantID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return hookd.Errorf(hookd.ECONFLICT, "The trigger's lease was lost; it will be processed again.")
+	} else if err != nil {
+		return err
+	}
+	for i := range p.stored {
+		r := &p.stored[i]
+		r.TenantID = tenantID
+		_, err := w.Exec(`INSERT INTO runs (id, tenant_id, rule_id, rule_name, trigger_id, status, done, action, result,
+				next_attempt_at, ended_at, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.ID, r.TenantID, r.RuleID, r.RuleName, r.TriggerID, r.Status, r.Status == hookd.RunFailed, p.actions[i], p.results[i],
+			nsPtr(r.NextAt), nsPtr(r.EndedAt), ns(now), ns(now))
+		if hookd.ErrorCode(translate(err)) == hookd.ECONFLICT {
+			return hookd.Errorf(hookd.ECONFLICT, "Run %q already exists.", r.ID)
 		} else if err != nil {
 			return err
 		}
-		for i := range stored {
-			r := &stored[i]
-			r.TenantID = tenantID
-			_, err := w.Exec(`INSERT INTO runs (id, tenant_id, rule_id, rule_name, trigger_id, status, done, action, result,
-					next_attempt_at, ended_at, created_at, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				r.ID, r.TenantID, r.RuleID, r.RuleName, r.TriggerID, r.Status, r.Status == hookd.RunFailed, actions[i], results[i],
-				nsPtr(r.NextAt), nsPtr(r.EndedAt), ns(now), ns(now))
-			if hookd.ErrorCode(translate(err)) == hookd.ECONFLICT {
-				return hookd.Errorf(hookd.ECONFLICT, "Run %q already exists.", r.ID)
-			} else if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for i, r := range runs {
-		*r = stored[i]
 	}
 	return nil
+}
+
+// copyBack sets the stored runs on the caller's.
+func (p *processing) copyBack(runs []*hookd.Run) {
+	for i, r := range runs {
+		*r = p.stored[i]
+	}
 }
 
 // ReplayTrigger marks a trigger unprocessed and frees its lease, so that
