@@ -37,14 +37,10 @@ func (r *Runner) execute(ctx context.Context, run *hookd.Run) *hookd.RunUpdate {
 	began := time.Now()
 	var o outcome
 	a := run.Action
-	r.doomedMu.Lock()
-	d, doomed := r.doomed[run.ID]
-	delete(r.doomed, run.ID)
-	r.doomedMu.Unlock()
-	switch {
+	switch msg, doomed := r.takeDoomed(run.ID); {
 	case doomed:
-		o = failed("%s", d.msg)
-	case a.Type == hookd.ActionPublish && a.EventType != "":
+		o = failed("%s", msg)
+	case publishable(a):
 		o = r.publish(ctx, run)
 	case a.Type == hookd.ActionForward && a.URL != "":
 		o = r.forward(ctx, run)
@@ -56,7 +52,25 @@ func (r *Runner) execute(ctx context.Context, run *hookd.Run) *hookd.RunUpdate {
 	default:
 		o = failed("Unknown action type %q.", a.Type)
 	}
-	o.res.DurationMS = float64(time.Since(began).Microseconds()) / 1000
+	return r.update(run, o, time.Since(began))
+}
+
+// takeDoomed returns (and forgets) the error of a run that failed when its
+// rule matched, if this node matched it.
+func (r *Runner) takeDoomed(id string) (string, bool) {
+	r.doomedMu.Lock()
+	defer r.doomedMu.Unlock()
+	d, ok := r.doomed[id]
+	delete(r.doomed, id)
+	return d.msg, ok
+}
+
+// update turns the outcome of one execution of run, which took took, into
+// the run's update: succeeded, queued again per the retry schedule, or
+// failed.
+func (r *Runner) update(run *hookd.Run, o outcome, took time.Duration) *hookd.RunUpdate {
+	a := run.Action
+	o.res.DurationMS = float64(took.Microseconds()) / 1000
 	now := r.now()
 	upd := &hookd.RunUpdate{ID: run.ID, Owner: r.cfg.NodeID, Result: o.res, At: now}
 	switch {
@@ -81,33 +95,102 @@ func (r *Runner) execute(ctx context.Context, run *hookd.Run) *hookd.RunUpdate {
 	return upd
 }
 
-// publish stores one event into the run's tenant. Its idempotency key is
-// the run's id, so a run executed again (a node died after publishing and
+// publishable reports whether a is a publish action with its parameters.
+func publishable(a hookd.Action) bool {
+	return a.Type == hookd.ActionPublish && a.EventType != ""
+}
+
+// event is the event a publish run stores. Its idempotency key is the
+// run's id, so a run executed again (a node died after publishing and
 // before recording) publishes nothing new and reports the first event.
-func (r *Runner) publish(ctx context.Context, run *hookd.Run) outcome {
+func event(run *hookd.Run) *hookd.Event {
 	a := run.Action
-	ev := &hookd.Event{Type: a.EventType, Payload: a.Data, IdempotencyKey: "run:" + run.ID, Origin: hookd.OriginRule}
+	return &hookd.Event{Type: a.EventType, Payload: a.Data, IdempotencyKey: "run:" + run.ID, Origin: hookd.OriginRule}
+}
+
+// publish stores one event into the run's tenant.
+func (r *Runner) publish(ctx context.Context, run *hookd.Run) outcome {
+	ev := event(run)
 	if err := ev.Validate(); err != nil {
 		return failed("%s", hookd.ErrorMessage(err))
 	}
+	if err := r.publishEvents(ctx, run.TenantID, []*hookd.Event{ev}); err != nil {
+		return r.publishFailed(run, err)
+	}
+	return outcome{res: &hookd.RunResult{EventID: ev.ID}, ok: true}
+}
+
+// publishAll executes publish runs of one tenant with one PublishEvents
+// call. Should that fail, each run is published on its own, so that each
+// gets its own outcome (a publish stores all of its events or none).
+func (r *Runner) publishAll(ctx context.Context, jobs []*job) {
+	began := time.Now()
+	outcomes := make([]*outcome, len(jobs))
+	var evs []*hookd.Event
+	var pending []int // jobs whose event is in evs
+	for i, j := range jobs {
+		if msg, doomed := r.takeDoomed(j.run.ID); doomed {
+			outcomes[i] = &outcome{res: &hookd.RunResult{Error: msg}}
+			continue
+		}
+		ev := event(j.run)
+		if err := ev.Validate(); err != nil {
+			o := failed("%s", hookd.ErrorMessage(err))
+			outcomes[i] = &o
+			continue
+		}
+		evs = append(evs, ev)
+		pending = append(pending, i)
+	}
+	if len(evs) > 0 {
+		if err := r.publishEvents(ctx, jobs[pending[0]].run.TenantID, evs); err != nil {
+			for _, i := range pending {
+				o := r.publish(ctx, jobs[i].run)
+				outcomes[i] = &o
+			}
+		} else {
+			for k, i := range pending {
+				outcomes[i] = &outcome{res: &hookd.RunResult{EventID: evs[k].ID}, ok: true}
+			}
+		}
+	}
+	took := time.Since(began)
+	for i, j := range jobs {
+		j.upd = r.update(j.run, *outcomes[i], took)
+	}
+}
+
+// publishEvents stores events of one tenant and wakes the dispatcher for
+// their deliveries.
+func (r *Runner) publishEvents(ctx context.Context, tenantID string, evs []*hookd.Event) error {
 	match := hookd.MatchSubscribed
 	if r.cfg.Match != nil {
 		match = r.cfg.Match()
 	}
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if _, err := r.cfg.Store.PublishEvents(pctx, run.TenantID, []*hookd.Event{ev}, match, nil); err != nil {
-		switch hookd.ErrorCode(err) {
-		case hookd.EINVALID, hookd.ETOOLARGE, hookd.EUNPROCESSABLE, hookd.ENOTFOUND, hookd.EFORBIDDEN:
-			return failed("Publish: %s", hookd.ErrorMessage(err))
+	if _, err := r.cfg.Store.PublishEvents(pctx, tenantID, evs, match, nil); err != nil {
+		return err
+	}
+	if r.cfg.OnPublish != nil {
+		for _, ev := range evs {
+			if ev.Deliveries > 0 && !ev.Duplicate {
+				r.cfg.OnPublish() // once per publish action, as documented
+			}
 		}
-		r.log.Warn("publish from a rule", slog.String("run_id", run.ID), slog.Any("err", err))
-		return outcome{res: &hookd.RunResult{Error: "Publish: " + hookd.ErrorMessage(err)}, retry: true}
 	}
-	if ev.Deliveries > 0 && !ev.Duplicate && r.cfg.OnPublish != nil {
-		r.cfg.OnPublish()
+	return nil
+}
+
+// publishFailed is the outcome of a run whose event could not be stored:
+// failed for good when the event is refused, retried otherwise.
+func (r *Runner) publishFailed(run *hookd.Run, err error) outcome {
+	switch hookd.ErrorCode(err) {
+	case hookd.EINVALID, hookd.ETOOLARGE, hookd.EUNPROCESSABLE, hookd.ENOTFOUND, hookd.EFORBIDDEN:
+		return failed("Publish: %s", hookd.ErrorMessage(err))
 	}
-	return outcome{res: &hookd.RunResult{EventID: ev.ID}, ok: true}
+	r.log.Warn("publish from a rule", slog.String("run_id", run.ID), slog.Any("err", err))
+	return outcome{res: &hookd.RunResult{Error: "Publish: " + hookd.ErrorMessage(err)}, retry: true}
 }
 
 // forward sends the trigger's request on: its body, the headers named in

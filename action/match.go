@@ -26,6 +26,21 @@ type compiledRule struct {
 	rule *hookd.Rule
 	crit *rule.Criteria
 	err  error // the stored criteria do not compile (any more)
+	// data is a publish action's data template, compiled (nil when there
+	// is none, or it does not compile: render then says why).
+	data *rule.Template
+}
+
+// compileData compiles the data template of a publish action, if any.
+func compileData(a hookd.Action) *rule.Template {
+	if a.Type != hookd.ActionPublish || len(a.Data) == 0 {
+		return nil
+	}
+	t, err := rule.CompileTemplate(a.Data, headerKeys)
+	if err != nil {
+		return nil
+	}
+	return t
 }
 
 type tenantRules struct {
@@ -49,8 +64,19 @@ func (r *Runner) matchLoop(ctx context.Context) {
 	}
 }
 
+// batchProcessor is a store that records the runs of many triggers in
+// one transaction (see sqlite.Store.ProcessTriggers): each trigger is
+// processed or not on its own; failed holds the error of each that was
+// not, err alone means none was.
+type batchProcessor interface {
+	ProcessTriggers(ctx context.Context, owner string, runs map[string][]*hookd.Run, now time.Time) (failed map[string]error, err error)
+}
+
 // matchBatch claims a batch of triggers, matches each against its
 // tenant's rules and stores the runs; it returns how many it claimed.
+// With a store that can, the runs of the whole batch are stored in one
+// call; otherwise each trigger's in its own, matchParallel at a time, so
+// that concurrent ones share commits.
 func (r *Runner) matchBatch(ctx context.Context) (int, error) {
 	triggers, err := r.cfg.Store.ClaimTriggers(ctx, r.cfg.NodeID, r.now(), r.cfg.Lease, r.cfg.Batch)
 	if err != nil {
@@ -62,42 +88,79 @@ func (r *Runner) matchBatch(ctx context.Context) (int, error) {
 	var created atomic.Bool
 	sem := make(chan struct{}, matchParallel)
 	var wg sync.WaitGroup
-	for _, t := range triggers {
+	batch, batched := r.cfg.Store.(batchProcessor)
+	matched := make([][]*hookd.Run, len(triggers))
+	ok := make([]bool, len(triggers))
+	for i, t := range triggers {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if r.process(ctx, t) > 0 {
+			runs, err := r.matchTrigger(ctx, t)
+			if err != nil {
+				return
+			}
+			if batched {
+				matched[i], ok[i] = runs, true
+				return
+			}
+			err = r.cfg.Store.ProcessTrigger(ctx, t.ID, r.cfg.NodeID, runs, r.now())
+			if r.stored(ctx, t.ID, runs, err) > 0 {
 				created.Store(true)
 			}
 		})
 	}
 	wg.Wait()
+	if batched {
+		runs := make(map[string][]*hookd.Run, len(triggers))
+		for i, t := range triggers {
+			if ok[i] {
+				runs[t.ID] = matched[i]
+			}
+		}
+		if len(runs) > 0 {
+			failed, all := batch.ProcessTriggers(ctx, r.cfg.NodeID, runs, r.now())
+			for id, list := range runs {
+				err := all
+				if err == nil {
+					err = failed[id]
+				}
+				if r.stored(ctx, id, list, err) > 0 {
+					created.Store(true)
+				}
+			}
+		}
+	}
 	if created.Load() {
 		poke(r.wake)
 	}
 	return len(triggers), nil
 }
 
-// process matches one trigger and stores its runs with the trigger marked
-// processed; it returns how many runs it stored. On failure the trigger
-// stays unprocessed and is claimed again when its lease expires.
-func (r *Runner) process(ctx context.Context, t *hookd.Trigger) int {
+// matchTrigger returns the runs of the tenant's rules for t. On failure
+// the trigger stays unprocessed and is claimed again when its lease
+// expires.
+func (r *Runner) matchTrigger(ctx context.Context, t *hookd.Trigger) ([]*hookd.Run, error) {
 	rules, err := r.rulesOf(ctx, t.TenantID)
 	if err != nil {
 		if ctx.Err() == nil {
 			r.log.Warn("load rules", slog.String("tenant", t.TenantID), slog.String("trigger_id", t.ID), slog.Any("err", err))
 		}
-		return 0
+		return nil, err
 	}
-	runs := r.match(t, rules)
-	err = r.cfg.Store.ProcessTrigger(ctx, t.ID, r.cfg.NodeID, runs, r.now())
+	return r.match(t, rules), nil
+}
+
+// stored accounts for the outcome err of storing a trigger's runs and returns how
+// many were stored. On failure the trigger stays unprocessed and is
+// claimed again when its lease expires.
+func (r *Runner) stored(ctx context.Context, triggerID string, runs []*hookd.Run, err error) int {
 	switch {
 	case err == nil:
 		return len(runs)
 	case hookd.ErrorCode(err) == hookd.ECONFLICT:
-		r.log.Info("trigger lease lost; another node matches it", slog.String("trigger_id", t.ID))
+		r.log.Info("trigger lease lost; another node matches it", slog.String("trigger_id", triggerID))
 	case ctx.Err() == nil:
-		r.log.Warn("store runs", slog.String("trigger_id", t.ID), slog.Any("err", err))
+		r.log.Warn("store runs", slog.String("trigger_id", triggerID), slog.Any("err", err))
 	}
 	r.doomedMu.Lock()
 	for _, run := range runs {
@@ -136,7 +199,7 @@ func (r *Runner) match(t *hookd.Trigger, rules []*compiledRule) []*hookd.Run {
 			failure = hookd.ErrorMessage(cr.err)
 		} else if !cr.crit.Match(doc, now) {
 			continue
-		} else if a, err := render(cr.rule.Action, doc, body); err != nil {
+		} else if a, err := renderWith(cr.rule.Action, cr.data, doc, body); err != nil {
 			failure = hookd.ErrorMessage(err)
 		} else {
 			run.Action = a
@@ -194,11 +257,12 @@ func (r *Runner) rulesOf(ctx context.Context, tenantID string) ([]*compiledRule,
 		if !rl.Enabled {
 			continue
 		}
-		if p := prev[rl.ID]; p != nil && p.rule.UpdatedAt.Equal(rl.UpdatedAt) && bytes.Equal(p.rule.Criteria, rl.Criteria) {
-			rules = append(rules, &compiledRule{rule: rl, crit: p.crit, err: p.err})
+		if p := prev[rl.ID]; p != nil && p.rule.UpdatedAt.Equal(rl.UpdatedAt) && bytes.Equal(p.rule.Criteria, rl.Criteria) &&
+			bytes.Equal(p.rule.Action.Data, rl.Action.Data) && p.rule.Action.Type == rl.Action.Type {
+			rules = append(rules, &compiledRule{rule: rl, crit: p.crit, err: p.err, data: p.data})
 			continue
 		}
-		cr := &compiledRule{rule: rl}
+		cr := &compiledRule{rule: rl, data: compileData(rl.Action)}
 		cr.crit, cr.err = CompileCriteria(rl.Criteria)
 		if cr.err != nil {
 			r.log.Warn("rule criteria do not compile; its matches fail", slog.String("rule_id", rl.ID), slog.Any("err", cr.err))

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/hookd/hookd"
+	"github.com/hookd/hookd/internal/jsondoc"
 	"github.com/hookd/hookd/rule"
 )
 
@@ -29,6 +30,12 @@ func Render(a hookd.Action, doc any) (hookd.Action, error) {
 // render is Render; body, when not nil, is the trigger's body as stored,
 // used byte for byte as the default data of a publish action.
 func render(a hookd.Action, doc any, body json.RawMessage) (hookd.Action, error) {
+	return renderWith(a, nil, doc, body)
+}
+
+// renderWith is render with a publish action's data template compiled
+// already (data; nil compiles a.Data here).
+func renderWith(a hookd.Action, data *rule.Template, doc any, body json.RawMessage) (hookd.Action, error) {
 	out := a
 	str := func(field, s string) (string, error) {
 		if !templated(s) {
@@ -50,9 +57,11 @@ func render(a hookd.Action, doc any, body json.RawMessage) (hookd.Action, error)
 			return a, err
 		}
 		if len(a.Data) > 0 {
-			t, err := rule.CompileTemplate(a.Data, headerKeys)
-			if err != nil {
-				return a, invalid("action.data", err)
+			t := data
+			if t == nil {
+				if t, err = rule.CompileTemplate(a.Data, headerKeys); err != nil {
+					return a, invalid("action.data", err)
+				}
 			}
 			if out.Data, err = t.Render(doc); err != nil {
 				return a, invalid("action.data", err)
@@ -174,13 +183,21 @@ func Listens(r *hookd.Rule, t *hookd.Trigger) bool {
 
 // docOf is t.Doc() with the body's numbers decoded as json.Number, so that
 // integers beyond 2^53 (Discord or Twitter ids) keep every digit in
-// criteria and templates.
+// criteria and templates. The body is decoded once, here: Doc is given
+// the trigger without it.
 func docOf(t *hookd.Trigger) map[string]any {
-	doc := t.Doc()
-	dec := json.NewDecoder(bytes.NewReader(t.Body))
-	dec.UseNumber()
-	var body any
-	if dec.Decode(&body) == nil {
+	bare := *t
+	bare.Body = nil
+	doc := bare.Doc()
+	body, err := jsondoc.Decode(t.Body)
+	if err != nil { // not exactly one value: take the first, if any, as before
+		dec := json.NewDecoder(bytes.NewReader(t.Body))
+		dec.UseNumber()
+		if dec.Decode(&body) != nil {
+			body = nil
+		}
+	}
+	if body != nil {
 		doc["trigger"].(map[string]any)["body"] = body
 	}
 	return doc

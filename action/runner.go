@@ -35,6 +35,8 @@ type Config struct {
 	// Batch is the most triggers or runs taken in one claim; default 64.
 	Batch int
 	// Workers is the most runs executed at once on this node; default 16.
+	// Publish runs of one tenant that start together are executed as one
+	// (one PublishEvents call, up to Batch runs) and count as one.
 	Workers int
 
 	// Match picks the endpoints of each event a publish action makes; it
@@ -85,10 +87,10 @@ type Runner struct {
 	held     map[string]*job // runs claimed and not yet recorded, by id
 	queue    []*job          // claimed, not started
 	running  map[string]int  // command runs in progress by rule id
-	inflight int
+	inflight int             // workers busy: runs, or publish batches, executing
 	claiming int
 	claims   chan claimResult
-	done     chan *job
+	done     chan []*job // the jobs of one worker, executed
 	results  chan *job
 	recorded chan []*job
 	stopping chan struct{}
@@ -167,7 +169,7 @@ func New(cfg Config) *Runner {
 		stopping: make(chan struct{}),
 	}
 	n := r.maxHeld()
-	r.done = make(chan *job, n)
+	r.done = make(chan []*job, n)
 	r.results = make(chan *job, n)
 	return r
 }
@@ -228,8 +230,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		case c := <-r.claims:
 			more = r.accept(ctx, c)
 			r.start(execCtx)
-		case j := <-r.done:
-			r.finish(j)
+		case jobs := <-r.done:
+			r.finish(jobs)
 			r.start(execCtx)
 		case jobs := <-r.recorded:
 			r.forget(jobs)
@@ -293,13 +295,35 @@ func concurrency(a hookd.Action) int {
 
 // start launches queued runs while workers are free, in claim order, each
 // command within its rule's concurrency on this node; a run over its
-// rule's limit stays queued (leased, renewed) until a slot frees.
+// rule's limit stays queued (leased, renewed) until a slot frees. Publish
+// runs of one tenant go to one worker together (up to Batch of them), so
+// a publish run joins its tenant's batch even when no worker is free for
+// a run queued before it.
 func (r *Runner) start(ctx context.Context) {
 	kept := r.queue[:0]
-	for i, j := range r.queue {
+	var batches [][]*job
+	open := map[string]int{} // tenant -> its batch in batches, while it takes more
+	for _, j := range r.queue {
+		if publishable(j.run.Action) {
+			tenant := j.run.TenantID
+			if b, ok := open[tenant]; ok {
+				if batches[b] = append(batches[b], j); len(batches[b]) >= r.cfg.Batch {
+					delete(open, tenant)
+				}
+				continue
+			}
+			if r.inflight >= r.cfg.Workers {
+				kept = append(kept, j)
+				continue
+			}
+			r.inflight++
+			open[tenant] = len(batches)
+			batches = append(batches, []*job{j})
+			continue
+		}
 		if r.inflight >= r.cfg.Workers {
-			kept = append(kept, r.queue[i:]...)
-			break
+			kept = append(kept, j)
+			continue
 		}
 		if limit := concurrency(j.run.Action); limit > 0 {
 			if r.running[j.run.RuleID] >= limit {
@@ -309,30 +333,45 @@ func (r *Runner) start(ctx context.Context) {
 			r.running[j.run.RuleID]++
 		}
 		r.inflight++
-		go func() {
-			j.upd = r.execute(ctx, j.run)
-			r.done <- j
-		}()
+		r.launch(ctx, []*job{j})
+	}
+	for _, b := range batches {
+		r.launch(ctx, b)
 	}
 	clear(r.queue[len(kept):])
 	r.queue = kept
 }
 
-// finish accounts for an executed run and hands its outcome to the
-// recorder.
-func (r *Runner) finish(j *job) {
-	r.inflight--
-	if concurrency(j.run.Action) > 0 {
-		if r.running[j.run.RuleID]--; r.running[j.run.RuleID] <= 0 {
-			delete(r.running, j.run.RuleID)
+// launch executes jobs on a worker: one run, or a batch of publish runs
+// of one tenant.
+func (r *Runner) launch(ctx context.Context, jobs []*job) {
+	go func() {
+		if len(jobs) == 1 {
+			jobs[0].upd = r.execute(ctx, jobs[0].run)
+		} else {
+			r.publishAll(ctx, jobs)
 		}
+		r.done <- jobs
+	}()
+}
+
+// finish accounts for the executed runs of a worker and hands their
+// outcomes to the recorder.
+func (r *Runner) finish(jobs []*job) {
+	r.inflight--
+	for _, j := range jobs {
+		if concurrency(j.run.Action) > 0 {
+			if r.running[j.run.RuleID]--; r.running[j.run.RuleID] <= 0 {
+				delete(r.running, j.run.RuleID)
+			}
+		}
+		if r.stopped {
+			r.forget([]*job{j}) // not recorded: its lease expires and it runs again
+			continue
+		}
+		j.recording = true
+		r.results <- j
 	}
-	if r.stopped {
-		r.forget([]*job{j}) // not recorded: its lease expires and it runs again
-		return
-	}
-	j.recording = true
-	r.results <- j
 }
 
 // forget drops jobs whose outcomes are stored, unless their run was
@@ -384,8 +423,8 @@ func (r *Runner) shutdown(cancelExec context.CancelFunc) {
 	defer renew.Stop()
 	for r.inflight > 0 {
 		select {
-		case j := <-r.done:
-			r.finish(j)
+		case jobs := <-r.done:
+			r.finish(jobs)
 		case <-renew.C:
 			r.renew(context.Background())
 		case <-grace.C:

@@ -791,3 +791,71 @@ func TestShutdown(t *testing.T) {
 		t.Errorf("runs after shutdown %v, want %v", states, want)
 	}
 }
+
+// failFirstBatch is a store whose first PublishEvents of several events
+// fails (as a publish that could not commit), and that counts the calls.
+type failFirstBatch struct {
+	*sqlite.Store
+	mu                   sync.Mutex
+	batches, failed, one int
+}
+
+func (s *failFirstBatch) PublishEvents(ctx context.Context, tenantID string, evs []*hookd.Event, m hookd.EndpointMatcher, h *hookd.Handoff) ([]*hookd.ClaimedDelivery, error) {
+	s.mu.Lock()
+	switch {
+	case len(evs) == 1:
+		s.one++
+	case s.failed == 0:
+		s.failed++
+		s.mu.Unlock()
+		return nil, hookd.Errorf(hookd.EUNAVAILABLE, "The database could not commit; nothing was written.")
+	default:
+		s.batches++
+	}
+	s.mu.Unlock()
+	return s.Store.PublishEvents(ctx, tenantID, evs, m, h)
+}
+
+// Publish runs claimed together are published in one call; when that call
+// fails, each run is published on its own and gets its own outcome.
+func TestPublishBatches(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	e.rule("publish", hookd.Rule{Source: "ci", Action: hookd.Action{Type: hookd.ActionPublish, EventType: "build.done",
+		Data: json.RawMessage(`{"n": "{{ trigger.body.n }}"}`)}})
+	store := &failFirstBatch{Store: e.store}
+	cfg := e.config()
+	cfg.Store = store
+	check := func(triggers []*hookd.Trigger) {
+		t.Helper()
+		for i, trg := range triggers {
+			r := e.runs(trg, 1)[0]
+			wantRun(t, r, hookd.RunSucceeded)
+			ev, err := e.store.FindEventByID(ctx, tenant, r.Result.EventID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := fmt.Sprintf(`{"n":%d}`, i); string(ev.Payload) != want || ev.IdempotencyKey != "run:"+r.ID {
+				t.Errorf("run %s: event %s key %s, want %s", r.ID, ev.Payload, ev.IdempotencyKey, want)
+			}
+		}
+	}
+	var first []*hookd.Trigger
+	for i := range 20 {
+		first = append(first, e.trigger(fmt.Sprintf(`{"n": %d}`, i)))
+	}
+	runner := e.start(cfg)
+	check(first)
+	var second []*hookd.Trigger
+	for i := range 20 {
+		second = append(second, e.trigger(fmt.Sprintf(`{"n": %d}`, i)))
+	}
+	runner.Wake()
+	check(second)
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	if store.failed != 1 || store.batches == 0 || store.one < 20 {
+		t.Errorf("publish calls: %d failed batch, %d batches, %d single events; want 1, at least 1, at least 20", store.failed, store.batches, store.one)
+	}
+}
