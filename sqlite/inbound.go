@@ -353,35 +353,68 @@ const triggerColumns = `id, tenant_id, source_id, source, name, received_at, met
 	delivery_id, git, processed_at, runs`
 
 func scanTrigger(row interface{ Scan(...any) error }) (*hookd.Trigger, error) {
-	var t hookd.Trigger
-	var sourceID, source, name, delivery, git sql.NullString
-	var headers, query string
-	var body []byte
-	var received int64
-	var processed sql.NullInt64
-	err := row.Scan(&t.ID, &t.TenantID, &sourceID, &source, &name, &received, &t.Method, &headers, &query, &t.ContentType,
-		&body, &t.BodySHA256, &delivery, &git, &processed, &t.Runs)
+	r, err := scanTriggerRow(row)
 	if err != nil {
 		return nil, err
 	}
-	t.SourceID, t.Source, t.Name, t.DeliveryID = sourceID.String, source.String, name.String, delivery.String
-	if err := json.Unmarshal([]byte(headers), &t.Headers); err != nil {
+	return r.decode()
+}
+
+// triggerRow is a trigger's columns as read. Claims decode them once the
+// writer is free for the next request.
+type triggerRow struct {
+	t                                     hookd.Trigger
+	sourceID, source, name, delivery, git sql.NullString
+	headers, query                        string
+	body                                  []byte
+	received                              int64
+	processed                             sql.NullInt64
+}
+
+func scanTriggerRow(row interface{ Scan(...any) error }) (*triggerRow, error) {
+	var r triggerRow
+	t := &r.t
+	err := row.Scan(&t.ID, &t.TenantID, &r.sourceID, &r.source, &r.name, &r.received, &t.Method, &r.headers, &r.query, &t.ContentType,
+		&r.body, &t.BodySHA256, &r.delivery, &r.git, &r.processed, &t.Runs)
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+func (r *triggerRow) decode() (*hookd.Trigger, error) {
+	t := r.t
+	t.SourceID, t.Source, t.Name, t.DeliveryID = r.sourceID.String, r.source.String, r.name.String, r.delivery.String
+	if err := json.Unmarshal([]byte(r.headers), &t.Headers); err != nil {
 		return nil, fmt.Errorf("trigger %s: %w", t.ID, err)
 	}
-	if err := json.Unmarshal([]byte(query), &t.Query); err != nil {
+	if err := json.Unmarshal([]byte(r.query), &t.Query); err != nil {
 		return nil, fmt.Errorf("trigger %s: %w", t.ID, err)
 	}
-	if git.Valid {
+	if r.git.Valid {
 		t.Git = new(hookd.Git)
-		if err := json.Unmarshal([]byte(git.String), t.Git); err != nil {
+		if err := json.Unmarshal([]byte(r.git.String), t.Git); err != nil {
 			return nil, fmt.Errorf("trigger %s: %w", t.ID, err)
 		}
 	}
-	if len(body) > 0 {
-		t.Body = json.RawMessage(body)
+	if len(r.body) > 0 {
+		t.Body = json.RawMessage(r.body)
 	}
-	t.ReceivedAt, t.Processed = fromNS(received), fromNullNS(processed)
+	t.ReceivedAt, t.Processed = fromNS(r.received), fromNullNS(r.processed)
 	return &t, nil
+}
+
+// decodeAll decodes rows read by the writer.
+func decodeAll[R interface{ decode() (T, error) }, T any](rows []R) ([]T, error) {
+	out := make([]T, len(rows))
+	for i, r := range rows {
+		v, err := r.decode()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
 }
 
 // CreateTrigger stores t, counts it on its source and sets the source's
@@ -523,7 +556,7 @@ func (s *Store) ClaimTriggers(ctx context.Context, owner string, now time.Time, 
 	if limit <= 0 {
 		return nil, nil
 	}
-	var out []*hookd.Trigger
+	var raw []*triggerRow
 	err := s.exec(ctx, func(w *writer) error {
 		rows, err := w.Query(`UPDATE triggers SET lease_owner = ?, lease_until = ?
 			WHERE id IN (
@@ -535,9 +568,13 @@ func (s *Store) ClaimTriggers(ctx context.Context, owner string, now time.Time, 
 		if err != nil {
 			return err
 		}
-		out, err = collect(rows, scanTrigger)
+		raw, err = collect(rows, scanTriggerRow)
 		return err
 	})
+	if err != nil {
+		return nil, err
+	}
+	out, err := decodeAll(raw)
 	if err != nil {
 		return nil, err
 	}
@@ -896,28 +933,48 @@ const runColumns = `id, tenant_id, rule_id, rule_name, trigger_id, status, actio
 	result, lease_owner, created_at, updated_at`
 
 func scanRun(row interface{ Scan(...any) error }) (*hookd.Run, error) {
-	var r hookd.Run
-	var action string
-	var result, owner sql.NullString
-	var next, started, ended sql.NullInt64
-	var created, updated int64
-	err := row.Scan(&r.ID, &r.TenantID, &r.RuleID, &r.RuleName, &r.TriggerID, &r.Status, &action, &r.Attempts, &next, &started, &ended,
-		&result, &owner, &created, &updated)
+	r, err := scanRunRow(row)
 	if err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal([]byte(action), &r.Action); err != nil {
+	return r.decode()
+}
+
+// runRow is a run's columns as read. Claims decode them once the writer
+// is free for the next request.
+type runRow struct {
+	r                    hookd.Run
+	action               string
+	result, owner        sql.NullString
+	next, started, ended sql.NullInt64
+	created, updated     int64
+}
+
+func scanRunRow(row interface{ Scan(...any) error }) (*runRow, error) {
+	var rr runRow
+	r := &rr.r
+	err := row.Scan(&r.ID, &r.TenantID, &r.RuleID, &r.RuleName, &r.TriggerID, &r.Status, &rr.action, &r.Attempts, &rr.next, &rr.started,
+		&rr.ended, &rr.result, &rr.owner, &rr.created, &rr.updated)
+	if err != nil {
+		return nil, err
+	}
+	return &rr, nil
+}
+
+func (rr *runRow) decode() (*hookd.Run, error) {
+	r := rr.r
+	if err := json.Unmarshal([]byte(rr.action), &r.Action); err != nil {
 		return nil, fmt.Errorf("run %s: %w", r.ID, err)
 	}
-	if result.Valid {
+	if rr.result.Valid {
 		r.Result = new(hookd.RunResult)
-		if err := json.Unmarshal([]byte(result.String), r.Result); err != nil {
+		if err := json.Unmarshal([]byte(rr.result.String), r.Result); err != nil {
 			return nil, fmt.Errorf("run %s: %w", r.ID, err)
 		}
 	}
-	r.LeaseOwner = owner.String
-	r.NextAt, r.StartedAt, r.EndedAt = fromNullNS(next), fromNullNS(started), fromNullNS(ended)
-	r.CreatedAt, r.UpdatedAt = fromNS(created), fromNS(updated)
+	r.LeaseOwner = rr.owner.String
+	r.NextAt, r.StartedAt, r.EndedAt = fromNullNS(rr.next), fromNullNS(rr.started), fromNullNS(rr.ended)
+	r.CreatedAt, r.UpdatedAt = fromNS(rr.created), fromNS(rr.updated)
 	return &r, nil
 }
 
@@ -928,7 +985,7 @@ func (s *Store) ClaimRuns(ctx context.Context, owner string, now time.Time, leas
 	if limit <= 0 {
 		return nil, nil
 	}
-	var out []*hookd.Run
+	var raw []*runRow
 	err := s.exec(ctx, func(w *writer) error {
 		// Running rows stay in the due index (keyed on done) and are
 		// skipped while their lease holds.
@@ -943,9 +1000,13 @@ func (s *Store) ClaimRuns(ctx context.Context, owner string, now time.Time, leas
 		if err != nil {
 			return err
 		}
-		out, err = collect(rows, scanRun)
+		raw, err = collect(rows, scanRunRow)
 		return err
 	})
+	if err != nil {
+		return nil, err
+	}
+	out, err := decodeAll(raw)
 	if err != nil {
 		return nil, err
 	}
