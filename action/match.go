@@ -150,9 +150,9 @@ func (r *Runner) matchTrigger(ctx context.Context, t *hookd.Trigger) ([]*hookd.R
 	return r.match(t, rules), nil
 }
 
-// stored accounts for the outcome err of storing a trigger's runs and returns how
-// many were stored. On failure the trigger stays unprocessed and is
-// claimed again when its lease expires.
+// stored accounts for the outcome err of storing a trigger's runs and
+// returns how many were stored. On failure the trigger stays unprocessed
+// and is claimed again when its lease expires.
 func (r *Runner) stored(ctx context.Context, triggerID string, runs []*hookd.Run, err error) int {
 	switch {
 	case err == nil:
