@@ -15,7 +15,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,6 +22,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hookd/hookd"
+	"github.com/hookd/hookd/action"
 	"github.com/hookd/hookd/inbound"
 	"github.com/hookd/hookd/internal/jsondoc"
 	"github.com/hookd/hookd/signature"
@@ -87,7 +87,7 @@ func webhookMethodNotAllowed(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) receive(w http.ResponseWriter, r *http.Request) error {
 	store := s.cfg.Inbound
 	name := hookd.NormalizeSourceName(r.PathValue("name"))
-	if name == st2Name {
+	if name == hookd.ST2SourceName {
 		return s.receiveST2(w, r)
 	}
 	if hookd.ValidateSourceName(name) != nil {
@@ -161,7 +161,7 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request, src *hookd.Sourc
 	sum := sha256.Sum256(body)
 	t := &hookd.Trigger{
 		TenantID: src.TenantID, SourceID: src.ID, Source: src.Name, ReceivedAt: now.UTC(), Method: r.Method,
-		Headers: redactHeaders(r.Header, verifierConfig(src.Verifier).SignatureHeaders()), Query: redactQuery(query),
+		Headers: redactHeaders(r.Header, signature.SourceConfig(src.Verifier).SignatureHeaders()), Query: redactQuery(query),
 		ContentType: ct, Body: stored, BodySHA256: hex.EncodeToString(sum[:]), DeliveryID: deliveryID(r.Header),
 	}
 	if t.DeliveryID == "" && src.Verifier.Type == signature.TypeStripe {
@@ -201,7 +201,7 @@ func (s *Server) verify(r *http.Request, src *hookd.Source, query url.Values, bo
 	if src.Verifier.Type == signature.TypeAPIKey {
 		return s.verifyAPIKey(r, src.TenantID)
 	}
-	v, err := signature.NewVerifier(verifierConfig(src.Verifier))
+	v, err := signature.NewVerifier(signature.SourceConfig(src.Verifier))
 	if err != nil { // validated when saved: answered as internal, logged
 		return fmt.Errorf("source %s: stored verifier is invalid: %s", src.ID, hookd.ErrorMessage(err))
 	}
@@ -459,17 +459,6 @@ type triggerInput struct {
 	Payload rawJSON `json:"payload"`
 }
 
-var triggerNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.:/-]{1,200}$`)
-
-// validateTriggerName returns EINVALID unless name is a generic trigger
-// name: 1..200 of [a-zA-Z0-9_.:/-].
-func validateTriggerName(name string) error {
-	if !triggerNameRE.MatchString(name) {
-		return hookd.Errorf(hookd.EINVALID, "Invalid trigger name %q: use 1 to 200 letters, digits, '_', '.', ':', '/' and '-'.", name)
-	}
-	return nil
-}
-
 // postTrigger handles POST /v1/triggers {"trigger","payload"}: a generic
 // trigger in the tenant of the caller's key (a superadmin names it with
 // ?tenant=), which needs write access. Its body is the payload (default
@@ -494,7 +483,7 @@ func (s *Server) postTrigger(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, maxSmallBody, &in); err != nil {
 		return err
 	}
-	if err := validateTriggerName(in.Trigger); err != nil {
+	if err := action.ValidateTriggerName(in.Trigger); err != nil {
 		return err
 	}
 	payload := in.Payload.value()

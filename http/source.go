@@ -13,9 +13,6 @@ import (
 	"github.com/hookd/hookd/signature"
 )
 
-// st2Name is hookd.ST2SourceName, as the inbound routes compare it.
-const st2Name = hookd.ST2SourceName
-
 var (
 	errSourceNotFound = hookd.Errorf(hookd.ENOTFOUND, "Source not found.")
 )
@@ -89,12 +86,6 @@ func (s *Server) webhookURL(r *http.Request, name string) string {
 		parts[i] = url.PathEscape(p)
 	}
 	return base + "/v1/webhooks/" + strings.Join(parts, "/")
-}
-
-// verifierConfig is the signature package's form of a source's verifier
-// (signature.SourceConfig).
-func verifierConfig(v hookd.SourceVerifier) signature.VerifierConfig {
-	return signature.SourceConfig(v)
 }
 
 // validateSource checks a source as it is to be stored: its own rules, the
