@@ -185,7 +185,7 @@ func (r *Runner) match(t *hookd.Trigger, rules []*compiledRule) []*hookd.Run {
 			continue
 		}
 		if doc == nil {
-			doc = docOf(t)
+			doc = DocOf(t)
 			if json.Valid(t.Body) {
 				body = t.Body
 			}

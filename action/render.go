@@ -185,7 +185,7 @@ func Listens(r *hookd.Rule, t *hookd.Trigger) bool {
 // integers beyond 2^53 (Discord or Twitter ids) keep every digit in
 // criteria and templates. The body is decoded once, here: Doc is given
 // the trigger without it.
-func docOf(t *hookd.Trigger) map[string]any {
+func DocOf(t *hookd.Trigger) map[string]any {
 	bare := *t
 	bare.Body = nil
 	doc := bare.Doc()

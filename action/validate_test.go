@@ -110,7 +110,7 @@ func testTrigger() *hookd.Trigger {
 func TestRender(t *testing.T) {
 	t.Parallel()
 	trg := testTrigger()
-	doc := docOf(trg)
+	doc := DocOf(trg)
 	tests := []struct {
 		name string
 		a    hookd.Action
@@ -185,7 +185,7 @@ func TestRender(t *testing.T) {
 func TestRenderDefaultDataByteExact(t *testing.T) {
 	t.Parallel()
 	trg := testTrigger()
-	got, err := render(hookd.Action{Type: "publish", EventType: "x"}, docOf(trg), trg.Body)
+	got, err := render(hookd.Action{Type: "publish", EventType: "x"}, DocOf(trg), trg.Body)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -312,7 +312,7 @@ func (s *Server) testRule(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := s.now()
 	t := in.Trigger.trigger(tenant, now.UTC())
-	doc := docOf(t)
+	doc := action.DocOf(t)
 	raw := in.Criteria.value()
 	var rl *hookd.Rule
 	if in.Rule != "" {
@@ -342,19 +342,6 @@ func (s *Server) testRule(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
-}
-
-// docOf is the document a rule sees, as the runner makes it: t.Doc() with
-// the body's numbers kept exact (json.Number).
-func docOf(t *hookd.Trigger) map[string]any {
-	doc := t.Doc()
-	dec := json.NewDecoder(bytes.NewReader(t.Body))
-	dec.UseNumber()
-	var body any
-	if dec.Decode(&body) == nil {
-		doc["trigger"].(map[string]any)["body"] = body
-	}
-	return doc
 }
 
 // strictJSON decodes one JSON value into v, refusing unknown fields and
