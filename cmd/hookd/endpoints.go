@@ -191,18 +191,9 @@ func runEndpoints(ctx context.Context, args []string, env Env) error {
 		if err != nil {
 			return err
 		}
-		var all []*hookd.Endpoint
-		p := hookd.Page{Limit: hookd.MaxPageSize}
-		for {
-			page, err := c.ListEndpoints(ctx, cf.tenant, p)
-			if err != nil {
-				return err
-			}
-			all = append(all, page.Data...)
-			if page.NextCursor == "" {
-				break
-			}
-			p.Cursor = page.NextCursor
+		all, err := allPages(hookd.Page{Limit: hookd.MaxPageSize}, func(p hookd.Page) (*client.List[*hookd.Endpoint], error) { return c.ListEndpoints(ctx, cf.tenant, p) })
+		if err != nil {
+			return err
 		}
 		if cf.json {
 			return printJSON(env.Stdout, all)

@@ -165,18 +165,9 @@ func listSources(ctx context.Context, cf clientFlags, env Env, webhooks bool) er
 	if err != nil {
 		return err
 	}
-	var all []*client.Source
-	p := hookd.Page{Limit: hookd.MaxPageSize}
-	for {
-		page, err := c.ListSources(ctx, cf.tenant, p)
-		if err != nil {
-			return err
-		}
-		all = append(all, page.Data...)
-		if page.NextCursor == "" {
-			break
-		}
-		p.Cursor = page.NextCursor
+	all, err := allPages(hookd.Page{Limit: hookd.MaxPageSize}, func(p hookd.Page) (*client.List[*client.Source], error) { return c.ListSources(ctx, cf.tenant, p) })
+	if err != nil {
+		return err
 	}
 	if cf.json {
 		return printJSON(env.Stdout, all)
@@ -255,15 +246,15 @@ func runRules(ctx context.Context, args []string, env Env) error {
 		if err != nil {
 			return err
 		}
-		page, err := c.ListRules(ctx, cf.tenant, hookd.Page{Limit: hookd.MaxPageSize})
+		rules, err := allPages(hookd.Page{Limit: hookd.MaxPageSize}, func(p hookd.Page) (*client.List[*hookd.Rule], error) { return c.ListRules(ctx, cf.tenant, p) })
 		if err != nil {
 			return err
 		}
 		if cf.json {
-			return printJSON(env.Stdout, page.Data)
+			return printJSON(env.Stdout, rules)
 		}
-		rows := make([][]string, len(page.Data))
-		for i, r := range page.Data {
+		rows := make([][]string, len(rules))
+		for i, r := range rules {
 			rows[i] = []string{r.Name, fmt.Sprint(r.Enabled), listensTo(r), r.Action.Type}
 		}
 		table(env.Stdout, "NAME\tENABLED\tLISTENS TO\tACTION", rows)
