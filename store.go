@@ -173,3 +173,20 @@ type DeliveryStore interface {
 	FindDeliveryByID(ctx context.Context, tenantID, id string) (*Delivery, error)
 	FindDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, string, error)
 }
+
+type backgroundKey struct{}
+
+// Background marks ctx as background work, done for no caller that waits
+// (the rule runner). A store may let waiting requests of callers that do
+// wait go first, within a bound, so that a burst of inbound requests is
+// answered at the pace the store can take them and the work they queue
+// follows. See docs/PERFORMANCE.md ("Receiving").
+func Background(ctx context.Context) context.Context {
+	return context.WithValue(ctx, backgroundKey{}, true)
+}
+
+// IsBackground reports whether ctx was marked with Background.
+func IsBackground(ctx context.Context) bool {
+	b, _ := ctx.Value(backgroundKey{}).(bool)
+	return b
+}

@@ -197,6 +197,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	if r.cfg.Store == nil {
 		return errors.New("action: runner without a store")
 	}
+	// The runner's writes wait behind the requests of callers who wait for
+	// an answer (accepting webhooks, the API), within the store's bound.
+	ctx = hookd.Background(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { r.matchLoop(ctx) })
 	wg.Go(r.record)

@@ -77,6 +77,7 @@ func (s *Server) applyConfig(w http.ResponseWriter, r *http.Request) error {
 	}
 	res := applyResult{Plan: plan, Applied: !in.DryRun}
 	if !in.DryRun {
+		s.forgetSources()
 		res.Generated = plan.Generated
 		if !plan.Empty() {
 			s.cfg.OnPublish() // endpoints may have been enabled or created

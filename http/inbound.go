@@ -93,7 +93,7 @@ func (s *Server) receive(w http.ResponseWriter, r *http.Request) error {
 	if hookd.ValidateSourceName(name) != nil {
 		return errNotFoundWebhook
 	}
-	src, err := store.FindSourceByName(r.Context(), name)
+	src, err := s.inboundSource(r.Context(), name)
 	if hookd.ErrorCode(err) == hookd.ENOTFOUND {
 		return errNotFoundWebhook
 	} else if err != nil {

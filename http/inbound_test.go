@@ -773,3 +773,39 @@ func TestST2Compat(t *testing.T) {
 		}
 	}
 }
+
+// Inbound requests reuse the source they found for a short time; a change
+// made through the API applies to the very next request: a replaced
+// secret, a config apply, the source's deletion and its tenant's.
+func TestWebhookSourceChangesApplyAtOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	src := e.source(t, map[string]any{"name": "ci/gh", "verifier": map[string]any{"type": "github", "secrets": []string{"old"}}})
+	body := []byte(`{"zen":"hi"}`)
+	signed := func(secret string) http.Header {
+		return sign(t, signature.VerifierConfig{Type: "github", Secrets: []string{secret}}, body, time.Now())
+	}
+	if r := e.hook(t, "POST", "ci/gh", body, signed("old")); r.status != 202 {
+		t.Fatalf("signed with the secret: %d %s", r.status, r.raw)
+	}
+	e.want(t, 200, e.admin, "PATCH", "/v1/tenants/acme/sources/"+src["id"].(string),
+		map[string]any{"verifier": map[string]any{"type": "github", "secrets": []string{"new"}}})
+	if r := e.hook(t, "POST", "ci/gh", body, signed("old")); r.status != 401 {
+		t.Fatalf("signed with the replaced secret right after the change: %d %s, want 401", r.status, r.raw)
+	}
+	if r := e.hook(t, "POST", "ci/gh", body, signed("new")); r.status != 202 {
+		t.Fatalf("signed with the new secret: %d %s", r.status, r.raw)
+	}
+	e.want(t, 204, e.admin, "DELETE", "/v1/tenants/acme/sources/"+src["id"].(string), nil)
+	if r := e.hook(t, "POST", "ci/gh", body, signed("new")); r.status != 404 {
+		t.Fatalf("after the source was deleted: %d %s, want 404", r.status, r.raw)
+	}
+	e.source(t, map[string]any{"name": "ci/gh2", "verifier": map[string]any{"type": "none"}})
+	if r := e.hook(t, "POST", "ci/gh2", body, nil); r.status != 202 {
+		t.Fatalf("unsigned to a source without verifier: %d %s", r.status, r.raw)
+	}
+	e.want(t, 204, e.super, "DELETE", "/v1/tenants/acme?confirm=acme", nil)
+	if r := e.hook(t, "POST", "ci/gh2", body, nil); r.status != 404 {
+		t.Fatalf("after the tenant was deleted: %d %s, want 404", r.status, r.raw)
+	}
+}

@@ -82,6 +82,8 @@ type Server struct {
 	filters    *filter.Cache
 	// sourceLimits holds the per-source rate limits of inbound requests.
 	sourceLimits *sourceLimiter
+	// sources caches the sources of inbound requests (sourcecache.go).
+	sources *sourceCache
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -116,7 +118,7 @@ func NewServer(cfg Config) *Server {
 		cfg: cfg, log: cfg.Logger, now: cfg.Now, mux: http.NewServeMux(),
 		keys: newKeyCache(), tenants: newTenantCache(), clients: newClientLimiter(cfg.ClientRate, cfg.ClientBurst),
 		eventTypes: &catalogCache{entries: map[string]*catalogEntry{}}, filters: cfg.Filters,
-		sourceLimits: newSourceLimiter(),
+		sourceLimits: newSourceLimiter(), sources: newSourceCache(),
 	}
 	s.routes()
 	return s

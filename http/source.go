@@ -255,6 +255,7 @@ func (s *Server) updateSource(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.forgetSources()
 	writeJSON(w, http.StatusOK, s.viewSource(r, src))
 	return nil
 }
@@ -276,6 +277,7 @@ func (s *Server) deleteSource(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.sourceLimits.forget(src.ID)
+	s.forgetSources()
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

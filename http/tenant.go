@@ -114,6 +114,7 @@ func (s *Server) deleteTenant(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.forgetTenant(id)
 	s.forgetCatalog(id)
+	s.forgetSources()
 	s.forgetCredentials(func(k *hookd.APIKey) bool { return k.TenantID == id })
 	w.WriteHeader(http.StatusNoContent)
 	return nil

@@ -48,7 +48,8 @@ type Store struct {
 	conn  *sql.Conn // the writer's connection, used only by the writer goroutine
 	stmts map[string]*sql.Stmt
 
-	reqs      chan *writeReq
+	reqs      chan *writeReq // from callers that wait for the answer
+	bg        chan *writeReq // background work (hookd.Background)
 	maxGroup  int
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -62,17 +63,19 @@ type Store struct {
 	sources sourceLookup
 
 	// Writer statistics, for Stats.
-	busyNanos atomic.Int64
-	groups    atomic.Int64
-	requests  atomic.Int64
+	busyNanos   atomic.Int64
+	commitNanos atomic.Int64
+	groups      atomic.Int64
+	requests    atomic.Int64
 }
 
 var _ hookd.Store = (*Store)(nil)
 
 // writeReq is one unit of work for the writer; fn runs inside a savepoint.
 type writeReq struct {
-	fn   func(w *writer) error
-	done chan error
+	fn     func(w *writer) error
+	done   chan error
+	queued time.Time // background requests only
 }
 
 // Open opens (creating if needed) the database at path and applies migrations.
@@ -100,7 +103,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, hookd.Errorf(hookd.EUNAVAILABLE, "Cannot open the database file %s.", path)
 	}
 	f.Close()
-	pragmas := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=cache_size(-16000)"
+	pragmas := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=cache_size(-16000)&_pragma=temp_store(MEMORY)"
 	write, err := sql.Open("sqlite", "file:"+escapePath(abs)+"?"+pragmas+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -109,7 +112,7 @@ func Open(path string, opts Options) (*Store, error) {
 	s := &Store{
 		path: abs, now: opts.Now, log: opts.Logger, cipher: opts.Cipher,
 		write: write, stmts: map[string]*sql.Stmt{},
-		reqs: make(chan *writeReq, 4096), maxGroup: opts.MaxGroup, closed: make(chan struct{}), stopped: make(chan struct{}),
+		reqs: make(chan *writeReq, 4096), bg: make(chan *writeReq, 4096), maxGroup: opts.MaxGroup, closed: make(chan struct{}), stopped: make(chan struct{}),
 	}
 	ctx := context.Background()
 	if s.conn, err = write.Conn(ctx); err != nil {
@@ -208,13 +211,17 @@ var errClosed = hookd.Errorf(hookd.EUNAVAILABLE, "The database is closed.")
 // exec queues fn for the writer and waits for the group it ran in to commit.
 func (s *Store) exec(ctx context.Context, fn func(w *writer) error) error {
 	req := &writeReq{fn: fn, done: make(chan error, 1)}
+	queue := s.reqs
+	if hookd.IsBackground(ctx) {
+		queue, req.queued = s.bg, time.Now()
+	}
 	select {
 	case <-s.closed:
 		return errClosed
 	default:
 	}
 	select {
-	case s.reqs <- req:
+	case queue <- req:
 	case <-s.closed:
 		return errClosed
 	case <-ctx.Done():
@@ -237,35 +244,23 @@ func (s *Store) exec(ctx context.Context, fn func(w *writer) error) error {
 	}
 }
 
-// writer runs write requests in groups until the store is closed.
+// backgroundWait bounds how long a background write request (see
+// hookd.Background) waits while requests of waiting callers go first.
+const backgroundWait = 100 * time.Millisecond
+
+// writer runs write requests in groups until the store is closed. A group
+// takes every queued request of a waiting caller (up to maxGroup) and the
+// queued background requests when no such request waits or when the oldest
+// background request has waited backgroundWait: a burst of API or webhook
+// requests is committed at the writer's full pace while the work it queues
+// (the rule runner's) still moves.
 func (s *Store) writer() {
 	defer s.writerWG.Done()
 	defer close(s.stopped)
 	group := make([]*writeReq, 0, s.maxGroup)
+	var waiting []*writeReq // background requests taken off s.bg, oldest first
 	for {
 		group = group[:0]
-		select {
-		case r := <-s.reqs:
-			group = append(group, r)
-		case <-s.closed:
-			// Commit what was queued before Close, then stop.
-			for {
-				group = group[:0]
-			drain:
-				for len(group) < s.maxGroup {
-					select {
-					case r := <-s.reqs:
-						group = append(group, r)
-					default:
-						break drain
-					}
-				}
-				if len(group) == 0 {
-					return
-				}
-				s.commit(group)
-			}
-		}
 	fill:
 		for len(group) < s.maxGroup {
 			select {
@@ -275,6 +270,59 @@ func (s *Store) writer() {
 				break fill
 			}
 		}
+	takeBG:
+		for {
+			select {
+			case r := <-s.bg:
+				waiting = append(waiting, r)
+			default:
+				break takeBG
+			}
+		}
+		if len(waiting) > 0 && (len(group) == 0 || time.Since(waiting[0].queued) >= backgroundWait) {
+			n := min(len(waiting), s.maxGroup-len(group))
+			group = append(group, waiting[:n]...)
+			waiting = append(waiting[:0], waiting[n:]...)
+		}
+		if len(group) > 0 {
+			s.commit(group)
+			continue
+		}
+		select {
+		case r := <-s.reqs:
+			s.commit(append(group, r))
+		case r := <-s.bg:
+			waiting = append(waiting, r)
+		case <-s.closed:
+			s.drain(waiting)
+			return
+		}
+	}
+}
+
+// drain commits what was queued before Close.
+func (s *Store) drain(waiting []*writeReq) {
+	group := make([]*writeReq, 0, s.maxGroup)
+	for {
+		group = group[:0]
+	take:
+		for len(group) < s.maxGroup {
+			if len(waiting) > 0 {
+				group, waiting = append(group, waiting[0]), waiting[1:]
+				continue
+			}
+			select {
+			case r := <-s.reqs:
+				group = append(group, r)
+			case r := <-s.bg:
+				group = append(group, r)
+			default:
+				break take
+			}
+		}
+		if len(group) == 0 {
+			return
+		}
 		s.commit(group)
 	}
 }
@@ -282,13 +330,14 @@ func (s *Store) writer() {
 // WriterStats describes the writer since Open.
 type WriterStats struct {
 	Busy     time.Duration // time spent running groups
+	Commit   time.Duration // of Busy, time spent in COMMIT (WAL writes, fsync, checkpoints)
 	Groups   int64         // transactions committed or rolled back
 	Requests int64         // write requests run
 }
 
 // Stats returns the writer's statistics.
 func (s *Store) Stats() WriterStats {
-	return WriterStats{Busy: time.Duration(s.busyNanos.Load()), Groups: s.groups.Load(), Requests: s.requests.Load()}
+	return WriterStats{Busy: time.Duration(s.busyNanos.Load()), Commit: time.Duration(s.commitNanos.Load()), Groups: s.groups.Load(), Requests: s.requests.Load()}
 }
 
 // commit runs one group in one transaction, each request in a savepoint.
@@ -323,7 +372,10 @@ func (s *Store) commit(group []*writeReq) {
 			return
 		}
 	}
-	if _, err := s.conn.ExecContext(ctx, "COMMIT"); err != nil {
+	committing := time.Now()
+	_, err := s.conn.ExecContext(ctx, "COMMIT")
+	s.commitNanos.Add(int64(time.Since(committing)))
+	if err != nil {
 		s.rollback(group, errs, err)
 		return
 	}

@@ -544,6 +544,7 @@ func logWriterStats(ctx context.Context, log *slog.Logger, stats func() sqlite.W
 			cur := stats()
 			log.Debug("sqlite writer",
 				slog.Float64("busy", float64(cur.Busy-prev.Busy)/float64(now.Sub(at))),
+				slog.Float64("commit", float64(cur.Commit-prev.Commit)/float64(now.Sub(at))),
 				slog.Int64("groups", cur.Groups-prev.Groups), slog.Int64("requests", cur.Requests-prev.Requests))
 			prev, at = cur, now
 		}
