@@ -270,9 +270,14 @@ func mediaTypes(kinds []string) string {
 	return strings.Join(out, ", ")
 }
 
+// bodyKey reports the members of a JSON body's top-level object that
+// accept reads: Stripe's event id and what inbound.NormalizeGit reads.
+func bodyKey(key string) bool { return key == "id" || inbound.GitKey(key) }
+
 // parseBody returns a body of kind as a trigger stores it, and its decoded
-// value (numbers as json.Number): JSON as received byte for byte; a form
-// as an object of strings, lists for repeated keys; text as a JSON string.
+// value (numbers as json.Number; of a JSON object only the members bodyKey
+// names): JSON as received byte for byte; a form as an object of strings,
+// lists for repeated keys; text as a JSON string.
 // An empty JSON body is null. Malformed JSON, JSON that is not UTF-8 and
 // a malformed form are EINVALID.
 func parseBody(kind string, body []byte) (json.RawMessage, any, error) {
@@ -307,7 +312,7 @@ func parseBody(kind string, body []byte) (json.RawMessage, any, error) {
 	if !utf8.Valid(body) {
 		return nil, nil, hookd.Errorf(hookd.EINVALID, "The JSON body is not valid UTF-8.")
 	}
-	if doc, err := jsondoc.Decode(body); err == nil {
+	if doc, err := jsondoc.DecodeTop(body, bodyKey); err == nil {
 		return json.RawMessage(bytes.Clone(body)), doc, nil
 	}
 	// Not one valid JSON value: encoding/json says where and why.

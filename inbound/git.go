@@ -88,6 +88,20 @@ func NormalizeGit(provider string, header http.Header, body any) (*Git, bool) {
 	return g, true
 }
 
+// gitKeys are the members of a body's top-level object NormalizeGit reads,
+// for every provider. Keep in step with NormalizeGit, fromGitHub,
+// fromGitLab and fromBitbucket; TestNormalizeGit checks each fixture.
+var gitKeys = map[string]bool{
+	"action": true, "actor": true, "after": true, "before": true, "changes": true, "checkout_sha": true, "created": true,
+	"deleted": true, "eventKey": true, "number": true, "object_attributes": true, "object_kind": true, "project": true,
+	"pullRequest": true, "pull_request": true, "pullrequest": true, "push": true, "pusher": true, "ref": true,
+	"repository": true, "sender": true, "user": true, "user_name": true, "user_username": true,
+}
+
+// GitKey reports whether NormalizeGit reads the top-level member key of a
+// body: a caller may decode only those (jsondoc.DecodeTop).
+func GitKey(key string) bool { return gitKeys[key] }
+
 func detectGit(h http.Header) string {
 	switch {
 	case h.Get("X-GitHub-Event") != "":

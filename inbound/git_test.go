@@ -7,10 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/hookd/hookd/internal/jsondoc"
 )
 
-// decode reads testdata/git/<file> the two ways callers decode bodies: plain
-// (numbers as float64) and with UseNumber.
+// decode reads testdata/git/<file> the ways callers decode bodies: plain
+// (numbers as float64), with UseNumber, and (the receiving path) only the
+// members GitKey names, so every case of TestNormalizeGit also checks that
+// GitKey names all the members NormalizeGit reads.
 func decode(t *testing.T, file string) []any {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "git", file))
@@ -26,7 +30,11 @@ func decode(t *testing.T, file string) []any {
 	if err := d.Decode(&numbers); err != nil {
 		t.Fatal(err)
 	}
-	return []any{plain, numbers}
+	top, err := jsondoc.DecodeTop(b, GitKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []any{plain, numbers, top}
 }
 
 func header(kv ...string) http.Header {

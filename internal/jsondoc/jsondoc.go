@@ -48,9 +48,31 @@ func Decode(data []byte) (any, error) {
 	return v, nil
 }
 
+// DecodeTop is Decode for a caller that reads only some members of a
+// top-level object: members whose key keep rejects are checked as Decode
+// checks them (so exactly the same documents are refused) but not built,
+// and left out of the map. A document that is not an object is decoded
+// whole. The receiving path reads a handful of a webhook's members (the
+// git fields, Stripe's id) when it arrives; building the rest cost half of
+// its decoding (docs/PERFORMANCE.md, "Receiving").
+func DecodeTop(data []byte, keep func(key string) bool) (any, error) {
+	d := decoder{data: data, keep: keep}
+	d.space()
+	v, ok := d.value(0)
+	if !ok {
+		return nil, ErrSyntax
+	}
+	d.space()
+	if d.i != len(d.data) {
+		return nil, ErrSyntax
+	}
+	return v, nil
+}
+
 type decoder struct {
 	data []byte
 	i    int
+	keep func(key string) bool // DecodeTop's; nil keeps every member
 }
 
 func (d *decoder) space() {
@@ -122,11 +144,17 @@ func (d *decoder) object(depth int) (any, bool) {
 		}
 		d.i++
 		d.space()
-		v, ok := d.value(depth)
-		if !ok {
-			return nil, false
+		if depth == 1 && d.keep != nil && !d.keep(k) {
+			if !d.skip(depth) {
+				return nil, false
+			}
+		} else {
+			v, ok := d.value(depth)
+			if !ok {
+				return nil, false
+			}
+			m[k] = v
 		}
-		m[k] = v
 		d.space()
 		if d.i >= len(d.data) {
 			return nil, false
@@ -180,8 +208,16 @@ func (d *decoder) array(depth int) (any, bool) {
 
 // number checks the JSON number grammar and returns its text.
 func (d *decoder) number() (any, bool) {
-	b, start := d.data, d.i
-	i := start
+	start := d.i
+	if !d.scanNumber() {
+		return nil, false
+	}
+	return json.Number(d.data[start:d.i]), true
+}
+
+// scanNumber moves past the number at d.i if it follows the grammar.
+func (d *decoder) scanNumber() bool {
+	b, i := d.data, d.i
 	if b[i] == '-' {
 		i++
 	}
@@ -192,12 +228,12 @@ func (d *decoder) number() (any, bool) {
 		for i++; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
 		}
 	default:
-		return nil, false
+		return false
 	}
 	if i < len(b) && b[i] == '.' {
 		i++
 		if i >= len(b) || b[i] < '0' || b[i] > '9' {
-			return nil, false
+			return false
 		}
 		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
 		}
@@ -208,13 +244,13 @@ func (d *decoder) number() (any, bool) {
 			i++
 		}
 		if i >= len(b) || b[i] < '0' || b[i] > '9' {
-			return nil, false
+			return false
 		}
 		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
 		}
 	}
 	d.i = i
-	return json.Number(b[start:i]), true
+	return true
 }
 
 // string decodes the string at d.i (its opening quote).
@@ -304,6 +340,110 @@ func (d *decoder) slowString(start, i int) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// skip moves past the value at d.i (after white space), nested depth
+// deep, if value would decode it, building nothing.
+func (d *decoder) skip(depth int) bool {
+	if d.i >= len(d.data) {
+		return false
+	}
+	switch c := d.data[d.i]; {
+	case c == '{' || c == '[':
+		return d.skipContainer(depth+1, c)
+	case c == '"':
+		return d.skipString()
+	case c == '-' || c >= '0' && c <= '9':
+		return d.scanNumber()
+	case c == 't':
+		return d.literal("true")
+	case c == 'f':
+		return d.literal("false")
+	case c == 'n':
+		return d.literal("null")
+	}
+	return false
+}
+
+// skipContainer moves past the object or array opened by open at d.i.
+func (d *decoder) skipContainer(depth int, open byte) bool {
+	if depth > MaxDepth {
+		return false
+	}
+	closing := byte(']')
+	if open == '{' {
+		closing = '}'
+	}
+	d.i++
+	d.space()
+	if d.i < len(d.data) && d.data[d.i] == closing {
+		d.i++
+		return true
+	}
+	for {
+		if open == '{' {
+			if d.i >= len(d.data) || d.data[d.i] != '"' || !d.skipString() {
+				return false
+			}
+			d.space()
+			if d.i >= len(d.data) || d.data[d.i] != ':' {
+				return false
+			}
+			d.i++
+			d.space()
+		}
+		if !d.skip(depth) {
+			return false
+		}
+		d.space()
+		if d.i >= len(d.data) {
+			return false
+		}
+		switch d.data[d.i] {
+		case ',':
+			d.i++
+			d.space()
+		case closing:
+			d.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// skipString moves past the string at d.i (its opening quote) if string
+// would decode it: no control characters, only valid escapes. Any other
+// byte is taken (string replaces invalid UTF-8).
+func (d *decoder) skipString() bool {
+	b := d.data
+	for i := d.i + 1; i < len(b); {
+		switch c := b[i]; {
+		case c == '"':
+			d.i = i + 1
+			return true
+		case c < 0x20:
+			return false
+		case c == '\\':
+			if i+1 >= len(b) {
+				return false
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if _, ok := hex4(b[i+2:]); !ok {
+					return false
+				}
+				i += 6
+			default:
+				return false
+			}
+		default:
+			i++
+		}
+	}
+	return false
 }
 
 // hex4 reads the four hex digits of a \u escape.

@@ -60,6 +60,62 @@ func TestDecode(t *testing.T) {
 	same(t, push)
 }
 
+// keepSome keeps the members DecodeTop's tests look at: those whose key
+// starts with a letter before "m".
+func keepSome(k string) bool { return k != "" && k[0] >= 'a' && k[0] < 'm' }
+
+// sameTop checks DecodeTop against Decode: the same documents refused,
+// the kept members of a top-level object the same, the others absent, and
+// any other document whole.
+func sameTop(t *testing.T, data []byte) {
+	t.Helper()
+	want, werr := Decode(data)
+	got, err := DecodeTop(data, keepSome)
+	if (werr == nil) != (err == nil) {
+		t.Fatalf("DecodeTop(%q): %v; Decode: %v", data, err, werr)
+	}
+	if werr != nil {
+		return
+	}
+	if m, ok := want.(map[string]any); ok {
+		for k := range m {
+			if !keepSome(k) {
+				delete(m, k)
+			}
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("DecodeTop(%q) = %#v, want %#v", data, got, want)
+	}
+}
+
+func TestDecodeTop(t *testing.T) {
+	more := []string{
+		`{"zed":{"x":[1,2,{"y":"\u00e9"}]},"after":"abc"}`, `{"z":"\ud83d"}`, `{"z":01}`, `{"z":"a` + "\t" + `b"}`,
+		`{"z":"\x"}`, `{"z":[1,]}`, `{"z":{"a"}}`, `{"z":{a:1}}`, `{"z":tru}`, `{"z":"\u12G4"}`, "{\"z\":\"a\tb\"}",
+		`{"z":[}`, `{"z":{]}`, `{"z":1.}`, `{"z":-}`, `{"z":"` + "\xff" + `"}`, `{"z":[[[]]],"b":[1]}`, `[{"z":1}]`,
+	}
+	for _, c := range append(cases, more...) {
+		sameTop(t, []byte(c))
+	}
+	for _, n := range []int{MaxDepth - 1, MaxDepth} {
+		sameTop(t, []byte(`{"z":`+strings.Repeat("[", n)+strings.Repeat("]", n)+"}"))
+	}
+	push, err := os.ReadFile("../../inbound/testdata/git/github/push.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameTop(t, push)
+}
+
+func FuzzDecodeTop(f *testing.F) {
+	for _, c := range cases {
+		f.Add([]byte(c))
+	}
+	f.Add([]byte(`{"zed":{"x":[1,2,{"y":"\u00e9"}]},"after":"abc"}`))
+	f.Fuzz(func(t *testing.T, data []byte) { sameTop(t, data) })
+}
+
 func TestDepth(t *testing.T) {
 	for _, n := range []int{MaxDepth, MaxDepth + 1} {
 		same(t, []byte(strings.Repeat("[", n)+strings.Repeat("]", n)))
@@ -86,6 +142,15 @@ func BenchmarkDecode(b *testing.B) {
 		b.SetBytes(int64(len(push)))
 		for b.Loop() {
 			if _, err := Decode(push); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("jsondoc-top", func(b *testing.B) {
+		keep := func(k string) bool { return k == "ref" || k == "after" || k == "before" || k == "repository" || k == "sender" || k == "pusher" }
+		b.SetBytes(int64(len(push)))
+		for b.Loop() {
+			if _, err := DecodeTop(push, keep); err != nil {
 				b.Fatal(err)
 			}
 		}
