@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -110,6 +109,14 @@ func benchInbound(ctx context.Context, cfg benchConfig, progress io.Writer) (*In
 		salt:      h[40:64],
 		deliveryP: h[64:72] + "-" + h[72:76] + "-4" + h[77:80] + "-8" + h[81:84] + "-",
 	}
+	targets := make([]benchTarget, len(cfg.servers))
+	for i, s := range cfg.servers {
+		t, err := newBenchTarget(s, "/v1/webhooks/"+b.name)
+		if err != nil {
+			return nil, err
+		}
+		targets[i] = t
+	}
 	api := client.New(cfg.servers[0], cfg.key)
 	cleanup, err := b.setup(ctx, api, cfg.tenant)
 	defer cleanup()
@@ -134,7 +141,7 @@ func benchInbound(ctx context.Context, cfg benchConfig, progress io.Writer) (*In
 
 	res := &InboundBenchResult{Requests: cfg.requests, Concurrency: cfg.concurrency, BodyBytes: len(b.body(nil, 0, time.Now()))}
 	begin := time.Now()
-	sent := b.send(ctx, cfg, rc, progress)
+	sent := b.send(ctx, cfg, targets, rc, progress)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
@@ -219,10 +226,15 @@ func (b *inboundBench) setup(ctx context.Context, api *client.Client, tenant str
 	return cleanup, nil
 }
 
-// deliveryID is request n's X-GitHub-Delivery: a UUID whose last 48 bits
-// are n.
-func (b *inboundBench) deliveryID(n int) string {
-	return fmt.Sprintf("%s%012x", b.deliveryP, n)
+// appendDeliveryID appends request n's X-GitHub-Delivery to buf: a UUID
+// whose last 48 bits are n.
+func (b *inboundBench) appendDeliveryID(buf []byte, n int) []byte {
+	const hexDigits = "0123456789abcdef"
+	buf = append(buf, b.deliveryP...)
+	for shift := 44; shift >= 0; shift -= 4 {
+		buf = append(buf, hexDigits[n>>shift&0xf])
+	}
+	return buf
 }
 
 // deliveryIndex finds the request number in an envelope of the rule's
@@ -246,18 +258,8 @@ type sendResult struct {
 }
 
 // send posts the requests, paced by cfg.rate, from cfg.concurrency
-// goroutines with a connection each, spread over the servers.
-func (b *inboundBench) send(ctx context.Context, cfg benchConfig, rc *receiver, progress io.Writer) sendResult {
-	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        cfg.concurrency,
-		MaxIdleConnsPerHost: cfg.concurrency,
-		MaxConnsPerHost:     cfg.concurrency,
-		IdleConnTimeout:     time.Minute,
-		DisableCompression:  true,
-	}
-	defer tr.CloseIdleConnections()
-	hc := &http.Client{Transport: tr, Timeout: time.Minute}
+// goroutines with a connection each, spread over the targets.
+func (b *inboundBench) send(ctx context.Context, cfg benchConfig, targets []benchTarget, rc *receiver, progress io.Writer) sendResult {
 	pool, err := b.signedBodies(min(cfg.requests, 512))
 	if err != nil {
 		return sendResult{errors: cfg.requests, firstRefusal: "sign: " + err.Error()}
@@ -270,55 +272,42 @@ func (b *inboundBench) send(ctx context.Context, cfg benchConfig, rc *receiver, 
 	for w := range cfg.concurrency {
 		wg.Go(func() {
 			out := &results[w]
-			url := strings.TrimRight(cfg.servers[w%len(cfg.servers)], "/") + "/v1/webhooks/" + b.name
+			t := targets[w%len(targets)]
+			c := &benchConn{addr: t.addr}
+			defer c.close()
+			var req []byte
+			var answer benchResponse
 			for n := range next {
-				sb := &pool[n%len(pool)]
-				h := make(http.Header, 12)
-				h.Set("X-Hub-Signature", sb.sha1)
-				h.Set("X-Hub-Signature-256", sb.sha256)
-				h.Set("Content-Type", "application/json")
-				h.Set("Accept", "*/*")
-				h.Set("User-Agent", "GitHub-Hookshot/6a4a6b5")
-				h.Set("X-GitHub-Event", "push")
-				h.Set("X-GitHub-Delivery", b.deliveryID(n))
-				h.Set("X-GitHub-Hook-ID", "482901337")
-				h.Set("X-GitHub-Hook-Installation-Target-ID", "1296269")
-				h.Set("X-GitHub-Hook-Installation-Target-Type", "repository")
-				req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(sb.body))
-				if err != nil {
-					out.errors++
-					out.firstRefusal = err.Error()
-					continue
-				}
-				req.Header = h
+				req = b.appendRequest(req[:0], t, &pool[n%len(pool)], n)
+				err := c.ready(ctx)
 				now := time.Now()
-				if rc != nil {
-					rc.started[n].Store(now.UnixNano())
+				if err == nil {
+					if rc != nil {
+						rc.started[n].Store(now.UnixNano())
+					}
+					err = c.roundTrip(req, &answer)
 				}
-				resp, err := hc.Do(req)
 				if err != nil {
 					if ctx.Err() != nil {
 						return
 					}
 					out.errors++
 					if out.firstRefusal == "" {
-						out.firstRefusal = err.Error()
+						out.firstRefusal = "POST " + t.url + ": " + err.Error()
 					}
 					continue
 				}
-				answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-				resp.Body.Close()
 				done := time.Now()
 				out.last = done
 				answered.Add(1)
-				if resp.StatusCode == http.StatusAccepted {
+				if answer.code == http.StatusAccepted {
 					out.accepted++
 					accepted.Add(1)
 					out.latency = append(out.latency, float64(done.Sub(now).Nanoseconds())/1e6)
 				} else {
 					out.refused++
 					if out.firstRefusal == "" {
-						out.firstRefusal = resp.Status + " " + strings.TrimSpace(string(answer))
+						out.firstRefusal = string(answer.status) + " " + strings.TrimSpace(string(answer.body))
 					}
 				}
 			}
@@ -354,10 +343,32 @@ func (b *inboundBench) send(ctx context.Context, cfg benchConfig, rc *receiver, 
 	return all
 }
 
-// signedBody is a push payload with GitHub's two signatures of it.
+// appendRequest appends request n to buf, whole: the request line and Host
+// of t, GitHub's headers, and sb.
+func (b *inboundBench) appendRequest(buf []byte, t benchTarget, sb *signedBody, n int) []byte {
+	buf = append(buf, t.head...)
+	buf = append(buf, githubHeaders...)
+	buf = append(buf, sb.head...)
+	buf = append(buf, "X-GitHub-Delivery: "...)
+	buf = b.appendDeliveryID(buf, n)
+	buf = append(buf, "\r\n\r\n"...)
+	return append(buf, sb.body...)
+}
+
+// githubHeaders are the headers of every request that depend neither on
+// the body nor on the request number.
+const githubHeaders = "Content-Type: application/json\r\n" +
+	"Accept: */*\r\n" +
+	"User-Agent: GitHub-Hookshot/6a4a6b5\r\n" +
+	"X-GitHub-Event: push\r\n" +
+	"X-GitHub-Hook-ID: 482901337\r\n" +
+	"X-GitHub-Hook-Installation-Target-ID: 1296269\r\n" +
+	"X-GitHub-Hook-Installation-Target-Type: repository\r\n"
+
+// signedBody is a push payload and its headers: Content-Length and
+// GitHub's two signatures of it.
 type signedBody struct {
-	body         []byte
-	sha256, sha1 string
+	body, head []byte
 }
 
 // signedBodies returns n different push payloads, signed, so that sending
@@ -378,7 +389,9 @@ func (b *inboundBench) signedBodies(n int) ([]signedBody, error) {
 		if err != nil {
 			return nil, err
 		}
-		out[i] = signedBody{body: body, sha256: h.Get("X-Hub-Signature-256"), sha1: h1.Get("X-Hub-Signature")}
+		head := fmt.Appendf(nil, "Content-Length: %d\r\nX-Hub-Signature: %s\r\nX-Hub-Signature-256: %s\r\n",
+			len(body), h1.Get("X-Hub-Signature"), h.Get("X-Hub-Signature-256"))
+		out[i] = signedBody{body: body, head: head}
 	}
 	return out, nil
 }
