@@ -248,17 +248,26 @@ func (s *Store) exec(ctx context.Context, fn func(w *writer) error) error {
 // hookd.Background) waits while requests of waiting callers go first.
 const backgroundWait = 100 * time.Millisecond
 
+// quietAfter is how long after a group with a waiting caller's request the
+// writer counts itself busy with them.
+const quietAfter = 5 * time.Millisecond
+
 // writer runs write requests in groups until the store is closed. A group
-// takes every queued request of a waiting caller (up to maxGroup) and the
-// queued background requests when no such request waits or when the oldest
-// background request has waited backgroundWait: a burst of API or webhook
-// requests is committed at the writer's full pace while the work it queues
-// (the rule runner's) still moves.
+// takes every queued request of a waiting caller (up to maxGroup). While
+// such requests keep coming (a group of them committed within quietAfter),
+// queued background requests join a group only once the oldest has waited
+// backgroundWait; otherwise at once. A burst of API or webhook requests is
+// thus committed at the writer's full pace, the work it queues (the rule
+// runner's) moving at least once per backgroundWait and at full pace when
+// the burst ends.
 func (s *Store) writer() {
 	defer s.writerWG.Done()
 	defer close(s.stopped)
 	group := make([]*writeReq, 0, s.maxGroup)
 	var waiting []*writeReq // background requests taken off s.bg, oldest first
+	var lastMain time.Time  // when the last group with a caller's request committed
+	wake := time.NewTimer(time.Hour)
+	defer wake.Stop()
 	for {
 		group = group[:0]
 	fill:
@@ -270,6 +279,7 @@ func (s *Store) writer() {
 				break fill
 			}
 		}
+		main := len(group) > 0
 	takeBG:
 		for {
 			select {
@@ -279,23 +289,46 @@ func (s *Store) writer() {
 				break takeBG
 			}
 		}
-		if len(waiting) > 0 && (len(group) == 0 || time.Since(waiting[0].queued) >= backgroundWait) {
-			n := min(len(waiting), s.maxGroup-len(group))
-			group = append(group, waiting[:n]...)
-			waiting = append(waiting[:0], waiting[n:]...)
+		var hold time.Duration // how long the oldest background request may still wait
+		if len(waiting) > 0 {
+			hold = backgroundWait - time.Since(waiting[0].queued)
+			if !main {
+				hold = min(hold, quietAfter-time.Since(lastMain))
+			}
+			if hold <= 0 {
+				n := min(len(waiting), s.maxGroup-len(group))
+				group = append(group, waiting[:n]...)
+				waiting = append(waiting[:0], waiting[n:]...)
+			}
 		}
 		if len(group) > 0 {
 			s.commit(group)
+			if main {
+				lastMain = time.Now()
+			}
 			continue
+		}
+		var timer <-chan time.Time
+		if len(waiting) > 0 {
+			wake.Reset(hold)
+			timer = wake.C
 		}
 		select {
 		case r := <-s.reqs:
 			s.commit(append(group, r))
+			lastMain = time.Now()
 		case r := <-s.bg:
 			waiting = append(waiting, r)
+		case <-timer:
 		case <-s.closed:
 			s.drain(waiting)
 			return
+		}
+		if timer != nil && !wake.Stop() {
+			select {
+			case <-wake.C:
+			default:
+			}
 		}
 	}
 }

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -127,6 +128,48 @@ func waitQueued(t *testing.T, q chan *writeReq, n int) {
 	for deadline := time.Now().Add(5 * time.Second); len(q) < n; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d requests queued, want %d", len(q), n)
+		}
+	}
+}
+
+// Concurrent requests repeating one delivery id store one trigger: the
+// others, in the same group or a later one, answer with its id.
+func TestConcurrentRepeatsStoreOneTrigger(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	if err := s.CreateTenant(ctx, &hookd.Tenant{ID: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	src := &hookd.Source{TenantID: "acme", Name: "gh", Verifier: hookd.SourceVerifier{Type: "none"}}
+	if err := s.CreateSource(ctx, src); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 3 {
+		const n = 24
+		got := make([]*hookd.Trigger, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				tr := &hookd.Trigger{TenantID: "acme", SourceID: src.ID, Source: src.Name, Method: "POST",
+					Body: []byte(`{}`), DeliveryID: fmt.Sprintf("d-%d", round)}
+				if err := s.CreateTrigger(ctx, tr, time.Hour); err != nil {
+					t.Error(err)
+				}
+				got[i] = tr
+			})
+		}
+		wg.Wait()
+		stored := 0
+		for _, tr := range got {
+			if !tr.Duplicate {
+				stored++
+			}
+			if tr.ID != got[0].ID {
+				t.Fatalf("round %d: answers name triggers %s and %s", round, got[0].ID, tr.ID)
+			}
+		}
+		if stored != 1 {
+			t.Fatalf("round %d: %d triggers stored, want 1", round, stored)
 		}
 	}
 }
