@@ -147,7 +147,9 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	})
 	b.Run("jsondoc-top", func(b *testing.B) {
-		keep := func(k string) bool { return k == "ref" || k == "after" || k == "before" || k == "repository" || k == "sender" || k == "pusher" }
+		keep := func(k string) bool {
+			return k == "ref" || k == "after" || k == "before" || k == "repository" || k == "sender" || k == "pusher"
+		}
 		b.SetBytes(int64(len(push)))
 		for b.Loop() {
 			if _, err := DecodeTop(push, keep); err != nil {
