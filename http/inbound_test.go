@@ -800,6 +800,24 @@ func TestWebhookSourceChangesApplyAtOnce(t *testing.T) {
 	if r := e.hook(t, "POST", "ci/gh", body, signed("new")); r.status != 404 {
 		t.Fatalf("after the source was deleted: %d %s, want 404", r.status, r.raw)
 	}
+	// A config file replacing the secret.
+	file := func(secret string) map[string]any {
+		return map[string]any{"name": "ops/sources.yaml", "env": map[string]string{"SECRET": secret}, "yaml": `tenants:
+  - id: files
+    name: Files
+    sources:
+      - name: ci/cfg
+        verifier: {type: github, secrets: ["${SECRET}"]}
+`}
+	}
+	e.want(t, 200, e.super, "POST", "/v1/config/apply", file("first"))
+	if r := e.hook(t, "POST", "ci/cfg", body, signed("first")); r.status != 202 {
+		t.Fatalf("signed with the file's secret: %d %s", r.status, r.raw)
+	}
+	e.want(t, 200, e.super, "POST", "/v1/config/apply", file("second"))
+	if r := e.hook(t, "POST", "ci/cfg", body, signed("first")); r.status != 401 {
+		t.Fatalf("signed with the secret the file replaced, right after the apply: %d %s, want 401", r.status, r.raw)
+	}
 	e.source(t, map[string]any{"name": "ci/gh2", "verifier": map[string]any{"type": "none"}})
 	if r := e.hook(t, "POST", "ci/gh2", body, nil); r.status != 202 {
 		t.Fatalf("unsigned to a source without verifier: %d %s", r.status, r.raw)
