@@ -79,7 +79,7 @@ type Dispatcher struct {
 
 	// Owned by the scheduler goroutine.
 	endpoints map[string]*endpointState
-	held      map[string]bool // delivery ids claimed and not yet recorded
+	held      map[string]holding // delivery ids claimed and not yet recorded
 	inflight  int
 	queued    int
 	claiming  int // the limit of the claim in progress, 0 when none
@@ -218,7 +218,7 @@ func New(cfg Config) *Dispatcher {
 		done:      make(chan *task, cfg.Workers+2*cfg.Batch),
 		results:   make(chan *outcome, cfg.Workers+2*cfg.Batch),
 		endpoints: map[string]*endpointState{},
-		held:      map[string]bool{},
+		held:      map[string]holding{},
 		claims:    make(chan claimResult, 1),
 		recorded:  make(chan []string, 64),
 		stopping:  make(chan struct{}),
@@ -398,10 +398,21 @@ func (d *Dispatcher) publishRoom() {
 	}
 }
 
-// forget drops deliveries whose results are stored.
+// holding is what the dispatcher is doing with a delivery it leased.
+type holding uint8
+
+const (
+	inHand    holding = iota + 1 // queued or being attempted
+	recording                    // its result is with the recorder
+)
+
+// forget drops deliveries whose results are stored, unless one was
+// claimed again meanwhile (see accept).
 func (d *Dispatcher) forget(ids []string) {
 	for _, id := range ids {
-		delete(d.held, id)
+		if d.held[id] == recording {
+			delete(d.held, id)
+		}
 	}
 	d.unrecorded -= len(ids)
 }
@@ -463,15 +474,21 @@ func (d *Dispatcher) accept(ctx context.Context, r claimResult) bool {
 	}
 	var release []string
 	for _, cd := range r.claimed {
-		if d.held[cd.ID] {
-			continue // our own lease expired and we re-claimed it: already in hand
+		// Our own lease expired and we re-claimed it: already in hand. A
+		// delivery whose result is still with the recorder, on the other
+		// hand, was claimed again because that result is stored and made it
+		// due (a retry, or a clock that moved on): it is a new attempt, and
+		// dropping it would leave it leased to us and idle until the lease
+		// ran out.
+		if d.held[cd.ID] == inHand {
+			continue
 		}
 		es := d.endpoint(ctx, cd, r.now)
 		if es.err != nil {
 			release = append(release, cd.ID)
 			continue
 		}
-		d.held[cd.ID] = true
+		d.held[cd.ID] = inHand
 		es.queue = append(es.queue, cd)
 		if cd.Manual {
 			es.manual++
@@ -621,6 +638,7 @@ func (d *Dispatcher) finish(t *task) {
 	if d.cfg.Notifier != nil {
 		o.notices = notices(res, t.cd, t.ep, counts)
 	}
+	d.held[t.cd.ID] = recording
 	d.results <- o
 }
 
