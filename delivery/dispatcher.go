@@ -79,7 +79,7 @@ type Dispatcher struct {
 
 	// Owned by the scheduler goroutine.
 	endpoints map[string]*endpointState
-	held      map[string]holding // delivery ids claimed and not yet recorded
+	held      map[string]held // delivery ids claimed and not yet recorded
 	inflight  int
 	queued    int
 	claiming  int // the limit of the claim in progress, 0 when none
@@ -218,7 +218,7 @@ func New(cfg Config) *Dispatcher {
 		done:      make(chan *task, cfg.Workers+2*cfg.Batch),
 		results:   make(chan *outcome, cfg.Workers+2*cfg.Batch),
 		endpoints: map[string]*endpointState{},
-		held:      map[string]holding{},
+		held:      map[string]held{},
 		claims:    make(chan claimResult, 1),
 		recorded:  make(chan []string, 64),
 		stopping:  make(chan struct{}),
@@ -398,19 +398,17 @@ func (d *Dispatcher) publishRoom() {
 	}
 }
 
-// holding is what the dispatcher is doing with a delivery it leased.
-type holding uint8
-
-const (
-	inHand    holding = iota + 1 // queued or being attempted
-	recording                    // its result is with the recorder
-)
+// held is what the dispatcher is doing with a delivery it leased.
+type held struct {
+	recording bool // its result is with the recorder; otherwise queued or being attempted
+	attempts  int  // the delivery's attempts before the one being recorded
+}
 
 // forget drops deliveries whose results are stored, unless one was
 // claimed again meanwhile (see accept).
 func (d *Dispatcher) forget(ids []string) {
 	for _, id := range ids {
-		if d.held[id] == recording {
+		if d.held[id].recording {
 			delete(d.held, id)
 		}
 	}
@@ -475,12 +473,13 @@ func (d *Dispatcher) accept(ctx context.Context, r claimResult) bool {
 	var release []string
 	for _, cd := range r.claimed {
 		// Our own lease expired and we re-claimed it: already in hand. A
-		// delivery whose result is still with the recorder, on the other
-		// hand, was claimed again because that result is stored and made it
-		// due (a retry, or a clock that moved on): it is a new attempt, and
-		// dropping it would leave it leased to us and idle until the lease
-		// ran out.
-		if d.held[cd.ID] == inHand {
+		// delivery whose result is still with the recorder but whose
+		// attempts grew was claimed again because that result is stored and
+		// made it due (a retry, or a clock that moved on): it is a new
+		// attempt, and dropping it would leave it leased to us and idle
+		// until the lease ran out. With the same attempts its lease ran out
+		// before the result was stored: not again.
+		if h, ok := d.held[cd.ID]; ok && (!h.recording || cd.Attempts <= h.attempts) {
 			continue
 		}
 		es := d.endpoint(ctx, cd, r.now)
@@ -488,7 +487,7 @@ func (d *Dispatcher) accept(ctx context.Context, r claimResult) bool {
 			release = append(release, cd.ID)
 			continue
 		}
-		d.held[cd.ID] = inHand
+		d.held[cd.ID] = held{}
 		es.queue = append(es.queue, cd)
 		if cd.Manual {
 			es.manual++
@@ -638,7 +637,7 @@ func (d *Dispatcher) finish(t *task) {
 	if d.cfg.Notifier != nil {
 		o.notices = notices(res, t.cd, t.ep, counts)
 	}
-	d.held[t.cd.ID] = recording
+	d.held[t.cd.ID] = held{recording: true, attempts: t.cd.Attempts}
 	d.results <- o
 }
 

@@ -11,9 +11,11 @@ import (
 )
 
 // A claim that returns a delivery whose last result is still with the
-// recorder is a new attempt, queued; one that returns a delivery in hand
-// (its lease ran out and came back) is not queued twice; and the old
-// result's confirmation does not drop the new attempt.
+// recorder is a new attempt, queued, when its attempts grew (the result is
+// stored), and not when they did not (its lease ran out before the result
+// was stored: sending it again would be a duplicate); one in hand is not
+// queued twice; and the old result's confirmation does not drop the new
+// attempt.
 func TestReclaimWhileRecording(t *testing.T) {
 	s, err := sqlite.Open(filepath.Join(t.TempDir(), "d.db"), sqlite.Options{})
 	if err != nil {
@@ -31,21 +33,26 @@ func TestReclaimWhileRecording(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := New(Config{Store: s, NodeID: "test"})
-	cd := &hookd.ClaimedDelivery{Delivery: hookd.Delivery{ID: "msg_1", TenantID: "acme", EndpointID: ep.ID}}
+	cd := &hookd.ClaimedDelivery{Delivery: hookd.Delivery{ID: "msg_1", TenantID: "acme", EndpointID: ep.ID, Attempts: 2}}
 	claim := func() { d.accept(ctx, claimResult{limit: 1, now: time.Now(), claimed: []*hookd.ClaimedDelivery{cd}}) }
 
-	d.held[cd.ID] = recording
+	d.held[cd.ID] = held{recording: true, attempts: 2} // attempt 3 is being recorded
 	d.unrecorded = 1
+	claim() // lease ran out first: still 2 attempts stored
+	if h := d.held[cd.ID]; !h.recording || d.queued != 0 {
+		t.Fatalf("re-claimed before the result was stored: held %+v, queued %d; want neither queued nor changed", h, d.queued)
+	}
+	cd.Attempts = 3 // attempt 3 stored, and due again
 	claim()
-	if d.held[cd.ID] != inHand || d.queued != 1 {
-		t.Fatalf("re-claimed while recording: held %v, queued %d; want in hand and queued", d.held[cd.ID], d.queued)
+	if h := d.held[cd.ID]; h.recording || d.queued != 1 {
+		t.Fatalf("re-claimed after the result was stored: held %+v, queued %d; want in hand and queued", h, d.queued)
 	}
 	claim()
 	if d.queued != 1 {
 		t.Fatalf("claimed again while in hand: queued %d, want 1", d.queued)
 	}
-	d.forget([]string{cd.ID}) // the first attempt's result is stored
-	if d.held[cd.ID] != inHand {
-		t.Fatalf("the stored result dropped the new attempt: held %v", d.held[cd.ID])
+	d.forget([]string{cd.ID}) // attempt 3's result confirmed
+	if h, ok := d.held[cd.ID]; !ok || h.recording {
+		t.Fatalf("the stored result dropped the new attempt: held %+v, %v", h, ok)
 	}
 }

@@ -72,12 +72,14 @@ func (s *Server) applyConfig(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	plan, err := s.cfg.Reconcile(r.Context(), f, in.Name, in.DryRun)
+	if !in.DryRun {
+		s.forgetSources() // also after a failure: it may have changed some
+	}
 	if err != nil {
 		return err
 	}
 	res := applyResult{Plan: plan, Applied: !in.DryRun}
 	if !in.DryRun {
-		s.forgetSources()
 		res.Generated = plan.Generated
 		if !plan.Empty() {
 			s.cfg.OnPublish() // endpoints may have been enabled or created

@@ -129,6 +129,7 @@ func (s *Server) createSource(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
+	s.forgetSources() // a name deleted on another node may be cached here
 	writeJSON(w, http.StatusCreated, s.viewSource(r, src))
 	return nil
 }

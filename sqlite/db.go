@@ -76,6 +76,7 @@ type writeReq struct {
 	fn     func(w *writer) error
 	done   chan error
 	queued time.Time // background requests only
+	alone  bool      // execAlone's
 }
 
 // Open opens (creating if needed) the database at path and applies migrations.
@@ -210,7 +211,18 @@ var errClosed = hookd.Errorf(hookd.EUNAVAILABLE, "The database is closed.")
 
 // exec queues fn for the writer and waits for the group it ran in to commit.
 func (s *Store) exec(ctx context.Context, fn func(w *writer) error) error {
-	req := &writeReq{fn: fn, done: make(chan error, 1)}
+	return s.submit(ctx, &writeReq{fn: fn, done: make(chan error, 1)})
+}
+
+// execAlone is exec for a request that may change a great many rows (a
+// tenant's deletion): it runs in a transaction of its own, without the
+// savepoint each request of a group gets, whose journal (in memory,
+// temp_store=MEMORY) would hold the original of every page it changes.
+func (s *Store) execAlone(ctx context.Context, fn func(w *writer) error) error {
+	return s.submit(ctx, &writeReq{fn: fn, done: make(chan error, 1), alone: true})
+}
+
+func (s *Store) submit(ctx context.Context, req *writeReq) error {
 	queue := s.reqs
 	if hookd.IsBackground(ctx) {
 		queue, req.queued = s.bg, time.Now()
@@ -270,16 +282,6 @@ func (s *Store) writer() {
 	defer wake.Stop()
 	for {
 		group = group[:0]
-	fill:
-		for len(group) < s.maxGroup {
-			select {
-			case r := <-s.reqs:
-				group = append(group, r)
-			default:
-				break fill
-			}
-		}
-		main := len(group) > 0
 	takeBG:
 		for {
 			select {
@@ -289,6 +291,22 @@ func (s *Store) writer() {
 				break takeBG
 			}
 		}
+		// Overdue background requests keep room in the group, however many
+		// callers' requests are queued.
+		room := s.maxGroup
+		if len(waiting) > 0 && time.Since(waiting[0].queued) >= backgroundWait {
+			room -= min(len(waiting), s.maxGroup/2)
+		}
+	fill:
+		for len(group) < room {
+			select {
+			case r := <-s.reqs:
+				group = append(group, r)
+			default:
+				break fill
+			}
+		}
+		main := len(group) > 0
 		var hold time.Duration // how long the oldest background request may still wait
 		if len(waiting) > 0 {
 			hold = backgroundWait - time.Since(waiting[0].queued)
@@ -302,7 +320,7 @@ func (s *Store) writer() {
 			}
 		}
 		if len(group) > 0 {
-			s.commit(group)
+			s.commitGroup(group)
 			if main {
 				lastMain = time.Now()
 			}
@@ -315,7 +333,7 @@ func (s *Store) writer() {
 		}
 		select {
 		case r := <-s.reqs:
-			s.commit(append(group, r))
+			s.commitGroup(append(group, r))
 			lastMain = time.Now()
 		case r := <-s.bg:
 			waiting = append(waiting, r)
@@ -356,7 +374,7 @@ func (s *Store) drain(waiting []*writeReq) {
 		if len(group) == 0 {
 			return
 		}
-		s.commit(group)
+		s.commitGroup(group)
 	}
 }
 
@@ -371,6 +389,55 @@ type WriterStats struct {
 // Stats returns the writer's statistics.
 func (s *Store) Stats() WriterStats {
 	return WriterStats{Busy: time.Duration(s.busyNanos.Load()), Commit: time.Duration(s.commitNanos.Load()), Groups: s.groups.Load(), Requests: s.requests.Load()}
+}
+
+// commitGroup commits group, each execAlone request in a transaction of
+// its own.
+func (s *Store) commitGroup(group []*writeReq) {
+	start := 0
+	for i, r := range group {
+		if !r.alone {
+			continue
+		}
+		if i > start {
+			s.commit(group[start:i])
+		}
+		s.commitAlone(r)
+		start = i + 1
+	}
+	if start < len(group) {
+		s.commit(group[start:])
+	}
+}
+
+// commitAlone runs r in a transaction of its own, without a savepoint.
+func (s *Store) commitAlone(r *writeReq) {
+	began := time.Now()
+	defer func() {
+		s.busyNanos.Add(int64(time.Since(began)))
+		s.groups.Add(1)
+		s.requests.Add(1)
+	}()
+	ctx := context.Background()
+	if _, err := s.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		r.done <- translate(err)
+		return
+	}
+	if err := r.fn(&writer{s: s, ctx: ctx}); err != nil {
+		if _, rerr := s.conn.ExecContext(ctx, "ROLLBACK"); rerr != nil {
+			s.log.Error("sqlite rollback", slog.Any("err", rerr))
+		}
+		r.done <- translate(err)
+		return
+	}
+	committing := time.Now()
+	_, err := s.conn.ExecContext(ctx, "COMMIT")
+	s.commitNanos.Add(int64(time.Since(committing)))
+	if err != nil {
+		s.rollback([]*writeReq{r}, []error{nil}, err)
+		return
+	}
+	r.done <- nil
 }
 
 // commit runs one group in one transaction, each request in a savepoint.

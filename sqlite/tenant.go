@@ -89,7 +89,7 @@ func (s *Store) UpdateTenant(ctx context.Context, id string, upd hookd.TenantUpd
 // audit entry is written outside any tenant, so the deletion stays on
 // record.
 func (s *Store) DeleteTenant(ctx context.Context, id string) error {
-	return s.exec(ctx, func(w *writer) error {
+	return s.execAlone(ctx, func(w *writer) error {
 		t, err := scanTenant(w.QueryRow(`SELECT `+tenantColumns+` FROM tenants WHERE id = ?`, id))
 		if err != nil {
 			return notFound(err, "Tenant")

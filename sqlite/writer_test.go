@@ -173,3 +173,89 @@ func TestConcurrentRepeatsStoreOneTrigger(t *testing.T) {
 		}
 	}
 }
+
+// An overdue background request gets into the next group even when more
+// callers' requests are queued than a group takes.
+func TestOverdueBackgroundWriteKeepsRoom(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	release := make(chan struct{})
+	started := make(chan struct{})
+	go s.exec(ctx, func(w *writer) error { close(started); <-release; return nil })
+	<-started
+	var mu sync.Mutex
+	ran := 0      // callers' requests run so far
+	bgAfter := -1 // how many had run when the background request ran
+	n := s.maxGroup + 44
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			s.exec(ctx, func(*writer) error { mu.Lock(); ran++; mu.Unlock(); return nil })
+		})
+	}
+	waitQueued(t, s.reqs, n)
+	bg := &writeReq{done: make(chan error, 1), queued: time.Now().Add(-2 * backgroundWait), fn: func(*writer) error {
+		mu.Lock()
+		bgAfter = ran
+		mu.Unlock()
+		return nil
+	}}
+	s.bg <- bg
+	close(release)
+	if err := <-bg.done; err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if bgAfter < 0 || bgAfter >= s.maxGroup {
+		t.Fatalf("the overdue background request ran after %d callers' requests, want it in the first group (under %d)", bgAfter, s.maxGroup)
+	}
+}
+
+// A request run alone (execAlone) queued among others commits on its own:
+// its failure rolls back only what it wrote, the others' writes stay.
+func TestAloneRequestAmongOthers(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	release := make(chan struct{})
+	started := make(chan struct{})
+	go s.exec(ctx, func(w *writer) error { close(started); <-release; return nil })
+	<-started
+	insert := func(id string) func(*writer) error {
+		return func(w *writer) error {
+			_, err := w.Exec(`INSERT INTO tenants (id, name, created_at, updated_at) VALUES (?, 't', 0, 0)`, id)
+			return err
+		}
+	}
+	errs := make(chan error, 3)
+	go func() { errs <- s.exec(ctx, insert("before")) }()
+	waitQueued(t, s.reqs, 1)
+	go func() {
+		errs <- s.execAlone(ctx, func(w *writer) error {
+			if err := insert("alone")(w); err != nil {
+				return err
+			}
+			return hookd.Errorf(hookd.ECONFLICT, "changed my mind")
+		})
+	}()
+	waitQueued(t, s.reqs, 2)
+	go func() { errs <- s.exec(ctx, insert("after")) }()
+	waitQueued(t, s.reqs, 3)
+	close(release)
+	failed := 0
+	for range 3 {
+		if err := <-errs; hookd.ErrorCode(err) == hookd.ECONFLICT {
+			failed++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if failed != 1 {
+		t.Fatalf("%d requests failed, want the one run alone", failed)
+	}
+	for id, want := range map[string]bool{"before": true, "alone": false, "after": true} {
+		_, err := s.FindTenant(ctx, id)
+		if got := err == nil; got != want {
+			t.Errorf("tenant %s stored = %v, want %v (%v)", id, got, want, err)
+		}
+	}
+}
