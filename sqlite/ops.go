@@ -73,7 +73,7 @@ func (s *Store) EndpointStats(ctx context.Context, f hookd.StatsFilter) (map[str
 // in win due at now, as manual attempts.
 func (s *Store) RecoverDeliveries(ctx context.Context, tenantID, endpointID string, win hookd.Window, now time.Time) (int, error) {
 	n := 0
-	err := s.exec(ctx, func(w *writer) error {
+	err := s.execAlone(ctx, func(w *writer) error { // may touch a great many rows
 		if _, err := s.findEndpoint(w, tenantID, endpointID); err != nil {
 			return err
 		}
@@ -141,7 +141,7 @@ func (s *Store) ReplayEvents(ctx context.Context, tenantID, endpointID string, w
 		return 0, translate(err)
 	}
 	n := 0
-	err = s.exec(ctx, func(w *writer) error {
+	err = s.execAlone(ctx, func(w *writer) error { // may write a great many rows
 		n = 0
 		if _, err := s.findEndpoint(w, tenantID, endpointID); err != nil {
 			return err // deleted meanwhile
