@@ -40,13 +40,8 @@ type Retention struct {
 	Logger *slog.Logger // default: discard
 }
 
-// RetentionTask returns the task "retention": each run deletes the events
-// created before now - c.Period whose deliveries are all finished, with
-// their deliveries and attempts, one Purge batch after another with a
-// pause between them, until the pass is complete (the last batch returns
-// no cursor). A failed batch ends the run with its error; the next run
-// starts a new pass.
-func RetentionTask(p hookd.Purger, c Retention) Task {
+// withDefaults fills the settings c leaves at zero.
+func (c Retention) withDefaults() Retention {
 	if c.Batch <= 0 {
 		c.Batch = hookd.DefaultPurgeLimit
 	}
@@ -59,6 +54,17 @@ func RetentionTask(p hookd.Purger, c Retention) Task {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	return c
+}
+
+// RetentionTask returns the task "retention": each run deletes the events
+// created before now - c.Period whose deliveries are all finished, with
+// their deliveries and attempts, one Purge batch after another with a
+// pause between them, until the pass is complete (the last batch returns
+// no cursor). A failed batch ends the run with its error; the next run
+// starts a new pass.
+func RetentionTask(p hookd.Purger, c Retention) Task {
+	c = c.withDefaults()
 	return Task{Name: "retention", Every: c.Every, Run: func(ctx context.Context, now time.Time) error {
 		if c.Period <= 0 {
 			return nil
@@ -117,18 +123,7 @@ func retain(ctx context.Context, p hookd.Purger, c Retention, before time.Time) 
 // kept at least as long as the longest de-duplication window, since they
 // are the memory of the delivery ids seen.
 func TriggerRetentionTask(s hookd.InboundStore, c Retention) Task {
-	if c.Batch <= 0 {
-		c.Batch = hookd.DefaultPurgeLimit
-	}
-	if c.Every <= 0 {
-		c.Every = DefaultRetentionEvery
-	}
-	if c.Pause <= 0 {
-		c.Pause = DefaultRetentionPause
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+	c = c.withDefaults()
 	return Task{Name: "trigger-retention", Every: c.Every, Run: func(ctx context.Context, now time.Time) error {
 		if c.Period <= 0 {
 			return nil
