@@ -34,24 +34,12 @@ var ErrSyntax = errors.New("jsondoc: invalid JSON")
 // arrays as []any, numbers as json.Number (their text), strings with
 // invalid UTF-8 and unpaired surrogates replaced by U+FFFD. Unlike one
 // Decode of a json.Decoder, data must hold exactly one value.
-func Decode(data []byte) (any, error) {
-	d := decoder{data: data}
-	d.space()
-	v, ok := d.value(0)
-	if !ok {
-		return nil, ErrSyntax
-	}
-	d.space()
-	if d.i != len(d.data) {
-		return nil, ErrSyntax
-	}
-	return v, nil
-}
+func Decode(data []byte) (any, error) { return DecodeTop(data, nil) }
 
 // DecodeTop is Decode for a caller that reads only some members of a
 // top-level object: members whose key keep rejects are checked as Decode
 // checks them (so exactly the same documents are refused) but not built,
-// and left out of the map. A document that is not an object is decoded
+// and left out of the map (a nil keep keeps all). A document that is not an object is decoded
 // whole. The receiving path reads a handful of a webhook's members (the
 // git fields, Stripe's id) when it arrives; building the rest cost half of
 // its decoding (docs/PERFORMANCE.md, "Receiving").
