@@ -37,13 +37,8 @@ func TestWriterLetsWaitingCallersGoFirst(t *testing.T) {
 			return nil
 		}
 	}
-	release := make(chan struct{})
-	started := make(chan struct{})
+	release := holdWriter(s) // the writer is busy with a group
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		s.exec(ctx, func(w *writer) error { close(started); <-release; return nil })
-	})
-	<-started // the writer is busy with a group
 	wg.Go(func() {
 		if err := s.exec(hookd.Background(ctx), record("background")); err != nil {
 			t.Error(err)
@@ -56,7 +51,7 @@ func TestWriterLetsWaitingCallersGoFirst(t *testing.T) {
 		}
 	})
 	waitQueued(t, s.reqs, 1)
-	close(release)
+	release()
 	wg.Wait()
 	if len(order) != 2 || order[0] != "caller" || order[1] != "background" {
 		t.Fatalf("order %v, want the caller's write first", order)
@@ -94,10 +89,7 @@ func TestWriterBoundsBackgroundWait(t *testing.T) {
 func TestCloseCommitsQueuedBackgroundWrites(t *testing.T) {
 	s := openStore(t)
 	ctx := context.Background()
-	release := make(chan struct{})
-	started := make(chan struct{})
-	go s.exec(ctx, func(w *writer) error { close(started); <-release; return nil })
-	<-started
+	release := holdWriter(s)
 	errs := make(chan error, 3)
 	for i := range 3 {
 		go func() {
@@ -111,7 +103,7 @@ func TestCloseCommitsQueuedBackgroundWrites(t *testing.T) {
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
 	time.Sleep(10 * time.Millisecond)
-	close(release)
+	release()
 	for range 3 {
 		if err := <-errs; err != nil {
 			t.Errorf("queued background write: %v", err)
@@ -120,6 +112,15 @@ func TestCloseCommitsQueuedBackgroundWrites(t *testing.T) {
 	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// holdWriter keeps the writer busy in a group until the returned func is
+// called, so that requests queue up behind it.
+func holdWriter(s *Store) (release func()) {
+	hold, started := make(chan struct{}), make(chan struct{})
+	go s.exec(context.Background(), func(*writer) error { close(started); <-hold; return nil })
+	<-started
+	return func() { close(hold) }
 }
 
 // waitQueued waits until q holds n requests.
@@ -179,10 +180,7 @@ func TestConcurrentRepeatsStoreOneTrigger(t *testing.T) {
 func TestOverdueBackgroundWriteKeepsRoom(t *testing.T) {
 	s := openStore(t)
 	ctx := context.Background()
-	release := make(chan struct{})
-	started := make(chan struct{})
-	go s.exec(ctx, func(w *writer) error { close(started); <-release; return nil })
-	<-started
+	release := holdWriter(s)
 	var mu sync.Mutex
 	ran := 0      // callers' requests run so far
 	bgAfter := -1 // how many had run when the background request ran
@@ -201,7 +199,7 @@ func TestOverdueBackgroundWriteKeepsRoom(t *testing.T) {
 		return nil
 	}}
 	s.bg <- bg
-	close(release)
+	release()
 	if err := <-bg.done; err != nil {
 		t.Fatal(err)
 	}
@@ -216,10 +214,7 @@ func TestOverdueBackgroundWriteKeepsRoom(t *testing.T) {
 func TestAloneRequestAmongOthers(t *testing.T) {
 	s := openStore(t)
 	ctx := context.Background()
-	release := make(chan struct{})
-	started := make(chan struct{})
-	go s.exec(ctx, func(w *writer) error { close(started); <-release; return nil })
-	<-started
+	release := holdWriter(s)
 	insert := func(id string) func(*writer) error {
 		return func(w *writer) error {
 			_, err := w.Exec(`INSERT INTO tenants (id, name, created_at, updated_at) VALUES (?, 't', 0, 0)`, id)
@@ -240,7 +235,7 @@ func TestAloneRequestAmongOthers(t *testing.T) {
 	waitQueued(t, s.reqs, 2)
 	go func() { errs <- s.exec(ctx, insert("after")) }()
 	waitQueued(t, s.reqs, 3)
-	close(release)
+	release()
 	failed := 0
 	for range 3 {
 		if err := <-errs; hookd.ErrorCode(err) == hookd.ECONFLICT {
