@@ -402,7 +402,7 @@ func (s *Store) commitGroup(group []*writeReq) {
 		if i > start {
 			s.commit(group[start:i])
 		}
-		s.commitAlone(r)
+		s.commit(group[i : i+1])
 		start = i + 1
 	}
 	if start < len(group) {
@@ -410,37 +410,9 @@ func (s *Store) commitGroup(group []*writeReq) {
 	}
 }
 
-// commitAlone runs r in a transaction of its own, without a savepoint.
-func (s *Store) commitAlone(r *writeReq) {
-	began := time.Now()
-	defer func() {
-		s.busyNanos.Add(int64(time.Since(began)))
-		s.groups.Add(1)
-		s.requests.Add(1)
-	}()
-	ctx := context.Background()
-	if _, err := s.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		r.done <- translate(err)
-		return
-	}
-	if err := r.fn(&writer{s: s, ctx: ctx}); err != nil {
-		if _, rerr := s.conn.ExecContext(ctx, "ROLLBACK"); rerr != nil {
-			s.log.Error("sqlite rollback", slog.Any("err", rerr))
-		}
-		r.done <- translate(err)
-		return
-	}
-	committing := time.Now()
-	_, err := s.conn.ExecContext(ctx, "COMMIT")
-	s.commitNanos.Add(int64(time.Since(committing)))
-	if err != nil {
-		s.rollback([]*writeReq{r}, []error{nil}, err)
-		return
-	}
-	r.done <- nil
-}
-
-// commit runs one group in one transaction, each request in a savepoint.
+// commit runs one group in one transaction, each request in a savepoint
+// (a failing request rolls back only itself), except an execAlone request,
+// which commitGroup gives a transaction of its own without one.
 func (s *Store) commit(group []*writeReq) {
 	began := time.Now()
 	defer func() {
@@ -455,7 +427,18 @@ func (s *Store) commit(group []*writeReq) {
 		s.answer(group, errs, translate(err))
 		return
 	}
+	alone := len(group) == 1 && group[0].alone
 	for i, r := range group {
+		if alone {
+			if err := r.fn(w); err != nil {
+				if _, rerr := s.conn.ExecContext(ctx, "ROLLBACK"); rerr != nil {
+					s.log.Error("sqlite rollback", slog.Any("err", rerr))
+				}
+				s.answer(group, []error{translate(err)}, nil)
+				return
+			}
+			continue
+		}
 		if _, err := w.Exec("SAVEPOINT req"); err != nil {
 			errs[i] = translate(err)
 			continue
