@@ -112,6 +112,16 @@ func TestCloseCommitsQueuedBackgroundWrites(t *testing.T) {
 	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}
+	again, err := Open(s.path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	for _, id := range []string{"a", "b", "c"} {
+		if _, err := again.FindTenant(ctx, id); err != nil {
+			t.Errorf("tenant %s written before Close: %v", id, err)
+		}
+	}
 }
 
 // holdWriter keeps the writer busy in a group until the returned func is
