@@ -77,6 +77,9 @@ type writeReq struct {
 	done   chan error
 	queued time.Time // background requests only
 	alone  bool      // execAlone's
+	// trigger is CreateTrigger's; those of a group are stored together
+	// (storeTriggers), fn being the way to store one on its own.
+	trigger *triggerWrite
 }
 
 // Open opens (creating if needed) the database at path and applies migrations.
@@ -428,7 +431,24 @@ func (s *Store) commit(group []*writeReq) {
 		return
 	}
 	alone := len(group) == 1 && group[0].alone
+	var triggers []int
 	for i, r := range group {
+		if r.trigger != nil {
+			triggers = append(triggers, i)
+		}
+	}
+	batched := false
+	if len(triggers) > 1 {
+		var err error
+		if batched, err = s.storeTriggers(w, group, triggers, errs); err != nil {
+			s.rollback(group, errs, err)
+			return
+		}
+	}
+	for i, r := range group {
+		if batched && r.trigger != nil {
+			continue
+		}
 		if alone {
 			if err := r.fn(w); err != nil {
 				if _, rerr := s.conn.ExecContext(ctx, "ROLLBACK"); rerr != nil {

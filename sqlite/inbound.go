@@ -422,94 +422,144 @@ func decodeAll[R interface{ decode() (T, error) }, T any](rows []R) ([]T, error)
 // the same source (or tenant and generic name) received within window
 // stores nothing and fills t from the first, marked Duplicate. ENOTFOUND if
 // the tenant, or the source in that tenant, does not exist.
+//
+// The triggers of one commit group are stored together (storeTriggers);
+// each request's outcome is the one it would have on its own.
 func (s *Store) CreateTrigger(ctx context.Context, t *hookd.Trigger, window time.Duration) error {
-	c := *t
-	c.Duplicate, c.Processed, c.Runs = false, nil, 0
-	if c.ReceivedAt.IsZero() {
-		c.ReceivedAt = s.now()
-	}
-	c.ReceivedAt = c.ReceivedAt.UTC()
-	headers, err := marshalText(orEmptyMap(c.Headers))
+	tw, err := newTriggerWrite(t, window, s.now())
 	if err != nil {
 		return err
+	}
+	err = s.submit(ctx, &writeReq{fn: tw.store, trigger: tw, done: make(chan error, 1)})
+	if err != nil {
+		return err
+	}
+	if tw.first != nil {
+		*t = *tw.first
+		t.Duplicate = true
+		return nil
+	}
+	*t = tw.t
+	return nil
+}
+
+// triggerWrite is one CreateTrigger on its way through the writer.
+type triggerWrite struct {
+	t              hookd.Trigger // as stored: ID and ReceivedAt set
+	window         time.Duration
+	headers, query string
+	git            any // NULL or JSON
+	body           []byte
+	first          *hookd.Trigger // set when t repeats a stored delivery id
+}
+
+func newTriggerWrite(t *hookd.Trigger, window time.Duration, now time.Time) (*triggerWrite, error) {
+	tw := &triggerWrite{t: *t, window: window}
+	c := &tw.t
+	c.Duplicate, c.Processed, c.Runs = false, nil, 0
+	if c.ReceivedAt.IsZero() {
+		c.ReceivedAt = now
+	}
+	c.ReceivedAt = c.ReceivedAt.UTC()
+	if c.ID == "" {
+		c.ID = hookd.NewID(hookd.PrefixTrigger)
+	}
+	var err error
+	if tw.headers, err = marshalText(orEmptyMap(c.Headers)); err != nil {
+		return nil, err
 	}
 	query := c.Query
 	if query == nil {
 		query = map[string][]string{}
 	}
-	queryJSON, err := marshalText(query)
-	if err != nil {
-		return err
+	if tw.query, err = marshalText(query); err != nil {
+		return nil, err
 	}
-	var git any
 	if c.Git != nil {
-		if git, err = marshalText(c.Git); err != nil {
-			return err
+		if tw.git, err = marshalText(c.Git); err != nil {
+			return nil, err
 		}
 	}
-	body := []byte(c.Body)
-	if body == nil {
-		body = []byte{}
+	tw.body = []byte(c.Body)
+	if tw.body == nil {
+		tw.body = []byte{}
 	}
-	var first *hookd.Trigger
-	err = s.exec(ctx, func(w *writer) error {
-		first = nil
-		if c.DeliveryID != "" && window > 0 {
-			var row *sql.Row
-			since := ns(c.ReceivedAt.Add(-window))
-			if c.SourceID != "" {
-				row = w.QueryRow(`SELECT `+triggerColumns+` FROM triggers
-					WHERE source_id = ? AND delivery_id = ? AND received_at > ? ORDER BY received_at LIMIT 1`,
-					c.SourceID, c.DeliveryID, since)
-			} else {
-				row = w.QueryRow(`SELECT `+triggerColumns+` FROM triggers
-					WHERE tenant_id = ? AND name = ? AND source_id IS NULL AND delivery_id = ? AND received_at > ? ORDER BY received_at LIMIT 1`,
-					c.TenantID, c.Name, c.DeliveryID, since)
-			}
-			f, err := scanTrigger(row)
-			if err == nil && f.TenantID == c.TenantID {
-				first = f
-				return nil
-			} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-		}
-		if c.ID == "" {
-			c.ID = hookd.NewID(hookd.PrefixTrigger)
-		}
-		if c.SourceID != "" {
-			res, err := w.Exec(`UPDATE sources SET accepted = accepted + 1, last_request_at = max(coalesce(last_request_at, ?), ?)
-				WHERE id = ? AND tenant_id = ?`, ns(c.ReceivedAt), ns(c.ReceivedAt), c.SourceID, c.TenantID)
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				return hookd.Errorf(hookd.ENOTFOUND, "Source not found.")
-			}
-		}
-		_, err := w.Exec(`INSERT INTO triggers (id, tenant_id, source_id, source, name, received_at, method, headers, query, content_type,
-				body_sha256, delivery_id, git)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			c.ID, c.TenantID, nullText(c.SourceID), nullText(c.Source), nullText(c.Name), ns(c.ReceivedAt), c.Method, headers, queryJSON,
-			c.ContentType, c.BodySHA256, nullText(c.DeliveryID), git)
-		if hookd.ErrorCode(translate(err)) == hookd.ECONFLICT {
-			return hookd.Errorf(hookd.ECONFLICT, "Trigger %q already exists.", c.ID)
-		} else if err != nil {
-			return err
-		}
-		_, err = w.Exec(`INSERT INTO trigger_bodies (trigger_id, body) VALUES (?, ?)`, c.ID, body)
-		return err
-	})
-	if err != nil {
+	return tw, nil
+}
+
+// store is tw as a request of its own: the earlier trigger of its delivery
+// id (tw.first), or the source counted and the trigger inserted.
+func (tw *triggerWrite) store(w *writer) error {
+	var err error
+	if tw.first, err = tw.repeated(w); err != nil || tw.first != nil {
 		return err
 	}
-	if first != nil {
-		*t = *first
-		t.Duplicate = true
-		return nil
+	c := &tw.t
+	if c.SourceID != "" {
+		res, err := w.Exec(`UPDATE sources SET accepted = accepted + 1, last_request_at = max(coalesce(last_request_at, ?), ?)
+			WHERE id = ? AND tenant_id = ?`, ns(c.ReceivedAt), ns(c.ReceivedAt), c.SourceID, c.TenantID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errSourceNotFound
+		}
 	}
-	*t = c
-	return nil
+	_, err = w.Exec(`INSERT INTO triggers (`+triggerInsertColumns+`) VALUES (`+triggerInsertValues+`)`, tw.insertArgs(nil)...)
+	if hookd.ErrorCode(translate(err)) == hookd.ECONFLICT {
+		return hookd.Errorf(hookd.ECONFLICT, "Trigger %q already exists.", c.ID)
+	} else if err != nil {
+		return err
+	}
+	_, err = w.Exec(`INSERT INTO trigger_bodies (trigger_id, body) VALUES (?, ?)`, c.ID, tw.body)
+	return err
+}
+
+var errSourceNotFound = hookd.Errorf(hookd.ENOTFOUND, "Source not found.")
+
+// repeated returns the first trigger stored within tw's window with its
+// delivery id (of its source, or of its tenant and generic name); nil if
+// none, or if tw has no delivery id or window.
+func (tw *triggerWrite) repeated(w *writer) (*hookd.Trigger, error) {
+	c := &tw.t
+	if c.DeliveryID == "" || tw.window <= 0 {
+		return nil, nil
+	}
+	var row *sql.Row
+	since := ns(c.ReceivedAt.Add(-tw.window))
+	if c.SourceID != "" {
+		row = w.QueryRow(`SELECT `+triggerColumns+` FROM triggers
+			WHERE source_id = ? AND delivery_id = ? AND received_at > ? ORDER BY received_at LIMIT 1`,
+			c.SourceID, c.DeliveryID, since)
+	} else {
+		row = w.QueryRow(`SELECT `+triggerColumns+` FROM triggers
+			WHERE tenant_id = ? AND name = ? AND source_id IS NULL AND delivery_id = ? AND received_at > ? ORDER BY received_at LIMIT 1`,
+			c.TenantID, c.Name, c.DeliveryID, since)
+	}
+	f, err := scanTrigger(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	if f.TenantID != c.TenantID {
+		return nil, nil
+	}
+	return f, nil
+}
+
+// The columns a trigger is inserted with, and their placeholders.
+const (
+	triggerInsertColumns = `id, tenant_id, source_id, source, name, received_at, method, headers, query, content_type,
+		body_sha256, delivery_id, git`
+	triggerInsertValues = `?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?`
+)
+
+// insertArgs appends tw's values for triggerInsertColumns to args.
+func (tw *triggerWrite) insertArgs(args []any) []any {
+	c := &tw.t
+	return append(args, c.ID, c.TenantID, nullText(c.SourceID), nullText(c.Source), nullText(c.Name), ns(c.ReceivedAt), c.Method,
+		tw.headers, tw.query, c.ContentType, c.BodySHA256, nullText(c.DeliveryID), tw.git)
 }
 
 // FindTriggerByID returns a trigger of the tenant; ENOTFOUND otherwise.

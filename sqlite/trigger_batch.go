@@ -1,0 +1,184 @@
+package sqlite
+
+import (
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+)
+
+// Storing the triggers of a commit group together.
+//
+// Receiving webhooks, the writer's group is mostly CreateTrigger requests.
+// Run one by one, each costs a savepoint and its release, a look-up of its
+// delivery id, an update of its source's counters and two single-row
+// inserts: about ten statements, each with the fixed cost of a statement
+// through database/sql. storeTriggers runs them as a batch in one
+// savepoint: one existence check and one counter update per source, one
+// look-up per delivery id, and multi-row inserts. Measured in
+// docs/PERFORMANCE.md ("Receiving, session 5").
+//
+// Each request's outcome is the one it would have had on its own, run in
+// group order: a missing source fails only its triggers, and a delivery id
+// repeated within the group answers the later request with the earlier
+// trigger. Anything else that goes wrong (a constraint, a caller's id that
+// exists) rolls the batch back, and the requests run one by one.
+
+// maxInsertRows is the most rows one multi-row INSERT takes. Statements
+// are prepared for powers of two up to it, so that a few are reused.
+const maxInsertRows = 64
+
+// storeTriggers stores the triggers of group[idx...] as one batch, setting
+// their errors in errs. It reports false, with nothing written and errs
+// untouched, when the batch failed as a whole and its requests must run one
+// by one; fatal is an error that leaves the transaction unusable.
+func (s *Store) storeTriggers(w *writer, group []*writeReq, idx []int, errs []error) (ok bool, fatal error) {
+	if _, err := w.Exec("SAVEPOINT triggers"); err != nil {
+		return false, nil
+	}
+	batch := make([]*triggerWrite, len(idx))
+	for k, i := range idx {
+		batch[k] = group[i].trigger
+	}
+	failed, err := storeTriggerBatch(w, batch)
+	if err != nil {
+		for _, tw := range batch {
+			tw.first = nil
+		}
+		if _, err := w.Exec("ROLLBACK TO triggers"); err != nil {
+			return false, err
+		}
+		if _, err := w.Exec("RELEASE triggers"); err != nil {
+			return false, err
+		}
+		return false, nil
+	}
+	if _, err := w.Exec("RELEASE triggers"); err != nil {
+		return false, err
+	}
+	for k, i := range idx {
+		errs[i] = failed[k]
+	}
+	return true, nil
+}
+
+// sourceCount is what a batch adds to one source's counters.
+type sourceCount struct {
+	tenantID string
+	found    bool
+	accepted int
+	last     time.Time
+}
+
+// storeTriggerBatch stores batch, returning each trigger's error (a
+// missing source); duplicates get their first trigger in tw.first. An
+// error returned on its own means the batch must be rolled back.
+func storeTriggerBatch(w *writer, batch []*triggerWrite) ([]error, error) {
+	failed := make([]error, len(batch))
+	sources := map[string]*sourceCount{}
+	for _, tw := range batch {
+		c := &tw.t
+		if c.SourceID == "" || sources[c.SourceID+"\x00"+c.TenantID] != nil {
+			continue
+		}
+		sc := &sourceCount{tenantID: c.TenantID}
+		var one int
+		err := w.QueryRow(`SELECT 1 FROM sources WHERE id = ? AND tenant_id = ?`, c.SourceID, c.TenantID).Scan(&one)
+		if err == nil {
+			sc.found = true
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return nil, err
+		}
+		sources[c.SourceID+"\x00"+c.TenantID] = sc
+	}
+	seen := map[string]*triggerWrite{} // stored in this batch, by delivery key
+	insert := make([]*triggerWrite, 0, len(batch))
+	for k, tw := range batch {
+		c := &tw.t
+		var sc *sourceCount
+		if c.SourceID != "" {
+			if sc = sources[c.SourceID+"\x00"+c.TenantID]; !sc.found {
+				failed[k] = errSourceNotFound
+				continue
+			}
+		}
+		key := tw.deliveryKey()
+		if key != "" {
+			if earlier := seen[key]; earlier != nil && earlier.t.ReceivedAt.After(c.ReceivedAt.Add(-tw.window)) {
+				first := earlier.t
+				tw.first = &first
+				continue
+			}
+			first, err := tw.repeated(w)
+			if err != nil {
+				return nil, err
+			}
+			if first != nil {
+				tw.first = first
+				continue
+			}
+			seen[key] = tw
+		}
+		if sc != nil {
+			sc.accepted++
+			if c.ReceivedAt.After(sc.last) {
+				sc.last = c.ReceivedAt
+			}
+		}
+		insert = append(insert, tw)
+	}
+	for key, sc := range sources {
+		if sc.accepted == 0 {
+			continue
+		}
+		sourceID, _, _ := strings.Cut(key, "\x00")
+		_, err := w.Exec(`UPDATE sources SET accepted = accepted + ?, last_request_at = max(coalesce(last_request_at, ?), ?)
+			WHERE id = ? AND tenant_id = ?`, sc.accepted, ns(sc.last), ns(sc.last), sourceID, sc.tenantID)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := insertRows(w, insert, "triggers ("+triggerInsertColumns+")", "("+triggerInsertValues+")",
+		func(args []any, tw *triggerWrite) []any { return tw.insertArgs(args) }); err != nil {
+		return nil, err
+	}
+	err := insertRows(w, insert, "trigger_bodies (trigger_id, body)", "(?, ?)",
+		func(args []any, tw *triggerWrite) []any { return append(args, tw.t.ID, tw.body) })
+	return failed, err
+}
+
+// deliveryKey is what tw's delivery id is unique within ("" when it is not
+// checked): its source, or its tenant and generic name.
+func (tw *triggerWrite) deliveryKey() string {
+	c := &tw.t
+	if c.DeliveryID == "" || tw.window <= 0 {
+		return ""
+	}
+	if c.SourceID != "" {
+		return "s\x00" + c.SourceID + "\x00" + c.DeliveryID
+	}
+	return "n\x00" + c.TenantID + "\x00" + c.Name + "\x00" + c.DeliveryID
+}
+
+// insertRows inserts one row per item into table (its name and columns),
+// each row's placeholders being values, in statements of up to
+// maxInsertRows rows.
+func insertRows[T any](w *writer, items []T, table, values string, args func([]any, T) []any) error {
+	var buf []any
+	for len(items) > 0 {
+		n := maxInsertRows
+		for n > len(items) {
+			n /= 2
+		}
+		buf = buf[:0]
+		for _, it := range items[:n] {
+			buf = args(buf, it)
+		}
+		q := "INSERT INTO " + table + " VALUES " + values + strings.Repeat(", "+values, n-1)
+		if _, err := w.Exec(q, buf...); err != nil {
+			return err
+		}
+		items = items[n:]
+	}
+	return nil
+}
