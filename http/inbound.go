@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"mime"
 	"net/http"
@@ -270,13 +271,17 @@ func mediaTypes(kinds []string) string {
 	return strings.Join(out, ", ")
 }
 
-// bodyKey reports the members of a JSON body's top-level object that
-// accept reads: Stripe's event id and what inbound.NormalizeGit reads.
-func bodyKey(key string) bool { return key == "id" || inbound.GitKey(key) }
+// bodyShape is what accept reads of a JSON body: Stripe's event id and
+// what inbound.NormalizeGit reads.
+var bodyShape = func() jsondoc.Shape {
+	s := maps.Clone(inbound.GitShape)
+	s["id"] = nil
+	return s
+}()
 
 // parseBody returns a body of kind as a trigger stores it, and its decoded
-// value (numbers as json.Number; of a JSON object only the members bodyKey
-// names): JSON as received byte for byte; a form as an object of strings,
+// value (numbers as json.Number; of a JSON object only what bodyShape
+// selects): JSON as received byte for byte; a form as an object of strings,
 // lists for repeated keys; text as a JSON string.
 // An empty JSON body is null. Malformed JSON, JSON that is not UTF-8 and
 // a malformed form are EINVALID.
@@ -312,7 +317,7 @@ func parseBody(kind string, body []byte) (json.RawMessage, any, error) {
 	if !utf8.Valid(body) {
 		return nil, nil, hookd.Errorf(hookd.EINVALID, "The JSON body is not valid UTF-8.")
 	}
-	if doc, err := jsondoc.DecodeTop(body, bodyKey); err == nil {
+	if doc, err := jsondoc.DecodeShape(body, bodyShape); err == nil {
 		return json.RawMessage(bytes.Clone(body)), doc, nil
 	}
 	// Not one valid JSON value: encoding/json says where and why.

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+
+	"github.com/hookd/hookd/internal/jsondoc"
 )
 
 // Git providers NormalizeGit understands.
@@ -88,19 +90,34 @@ func NormalizeGit(provider string, header http.Header, body any) (*Git, bool) {
 	return g, true
 }
 
-// gitKeys are the members of a body's top-level object NormalizeGit reads,
-// for every provider. Keep in step with NormalizeGit, fromGitHub,
-// fromGitLab and fromBitbucket; TestNormalizeGit checks each fixture.
-var gitKeys = map[string]bool{
-	"action": true, "actor": true, "after": true, "before": true, "changes": true, "checkout_sha": true, "created": true,
-	"deleted": true, "eventKey": true, "number": true, "object_attributes": true, "object_kind": true, "project": true,
-	"pullRequest": true, "pull_request": true, "pullrequest": true, "push": true, "pusher": true, "ref": true,
-	"repository": true, "sender": true, "user": true, "user_name": true, "user_username": true,
+// GitShape is what NormalizeGit reads of a body, for every provider: a
+// caller may decode only that (jsondoc.DecodeShape). Of the large objects
+// (a GitHub repository or pull request, a GitLab project) it names the few
+// members read. Keep in step with NormalizeGit, fromGitHub, fromGitLab and
+// fromBitbucket; TestNormalizeGit decodes each fixture with it.
+var GitShape = jsondoc.Shape{
+	// GitHub
+	"repository":   {"full_name": nil, "slug": nil, "project": {"key": nil}}, // and Bitbucket's
+	"sender":       {"login": nil},
+	"pusher":       {"name": nil},
+	"pull_request": {"merged": nil, "number": nil, "head": {"ref": nil, "sha": nil}, "base": {"ref": nil}},
+	"action":       nil, "number": nil, "ref": nil, "before": nil, "after": nil, "created": nil, "deleted": nil,
+	// GitLab
+	"project":           {"path_with_namespace": nil},
+	"object_kind":       nil,
+	"checkout_sha":      nil,
+	"user_name":         nil,
+	"user_username":     nil,
+	"user":              {"username": nil},
+	"object_attributes": {"action": nil, "oldrev": nil, "source_branch": nil, "target_branch": nil, "last_commit": {"id": nil}, "iid": nil},
+	// Bitbucket Cloud and Data Center
+	"eventKey":    nil,
+	"actor":       {"nickname": nil, "username": nil, "display_name": nil, "name": nil, "slug": nil},
+	"push":        {"changes": nil},
+	"changes":     {"type": nil, "ref": {"id": nil}, "refId": nil, "toHash": nil},
+	"pullrequest": nil,
+	"pullRequest": nil,
 }
-
-// GitKey reports whether NormalizeGit reads the top-level member key of a
-// body: a caller may decode only those (jsondoc.DecodeTop).
-func GitKey(key string) bool { return gitKeys[key] }
 
 func detectGit(h http.Header) string {
 	switch {

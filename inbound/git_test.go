@@ -13,8 +13,8 @@ import (
 
 // decode reads testdata/git/<file> the ways callers decode bodies: plain
 // (numbers as float64), with UseNumber, and (the receiving path) only the
-// members GitKey names, so every case of TestNormalizeGit also checks that
-// GitKey names all the members NormalizeGit reads.
+// members GitShape names, so every case of TestNormalizeGit also checks
+// that GitShape names all the members NormalizeGit reads.
 func decode(t *testing.T, file string) []any {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "git", file))
@@ -30,7 +30,7 @@ func decode(t *testing.T, file string) []any {
 	if err := d.Decode(&numbers); err != nil {
 		t.Fatal(err)
 	}
-	top, err := jsondoc.DecodeTop(b, GitKey)
+	top, err := jsondoc.DecodeShape(b, GitShape)
 	if err != nil {
 		t.Fatal(err)
 	}

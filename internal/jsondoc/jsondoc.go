@@ -34,19 +34,25 @@ var ErrSyntax = errors.New("jsondoc: invalid JSON")
 // arrays as []any, numbers as json.Number (their text), strings with
 // invalid UTF-8 and unpaired surrogates replaced by U+FFFD. Unlike one
 // Decode of a json.Decoder, data must hold exactly one value.
-func Decode(data []byte) (any, error) { return DecodeTop(data, nil) }
+func Decode(data []byte) (any, error) { return DecodeShape(data, nil) }
 
-// DecodeTop is Decode for a caller that reads only some members of a
-// top-level object: members whose key keep rejects are checked as Decode
-// checks them (so exactly the same documents are refused) but not built,
-// and left out of the map (a nil keep keeps all). A document that is not an object is decoded
-// whole. The receiving path reads a handful of a webhook's members (the
-// git fields, Stripe's id) when it arrives; building the rest cost half of
-// its decoding (docs/PERFORMANCE.md, "Receiving").
-func DecodeTop(data []byte, keep func(key string) bool) (any, error) {
-	d := decoder{data: data, keep: keep}
+// A Shape says what of a JSON value DecodeShape builds. Of an object, the
+// members it names, each decoded with the Shape it maps the key to; of an
+// array, each element with the Shape itself; any other value whole. A nil
+// Shape is the whole value; an empty one, of an object, no member.
+type Shape map[string]Shape
+
+// DecodeShape is Decode for a caller that reads only some members of the
+// objects in a document: what shape leaves out is checked as Decode
+// checks it (so exactly the same documents are refused) but not built.
+// The receiving path reads a few of a webhook's members when it arrives
+// (the git fields, Stripe's id); building the rest, such as the hundred
+// members of a GitHub repository object, cost most of its decoding
+// (docs/PERFORMANCE.md, "Receiving").
+func DecodeShape(data []byte, shape Shape) (any, error) {
+	d := decoder{data: data}
 	d.space()
-	v, ok := d.value(0)
+	v, ok := d.value(0, shape)
 	if !ok {
 		return nil, ErrSyntax
 	}
@@ -60,7 +66,6 @@ func DecodeTop(data []byte, keep func(key string) bool) (any, error) {
 type decoder struct {
 	data []byte
 	i    int
-	keep func(key string) bool // DecodeTop's; nil keeps every member
 }
 
 func (d *decoder) space() {
@@ -74,16 +79,17 @@ func (d *decoder) space() {
 	}
 }
 
-// value decodes the value at d.i (after white space), nested depth deep.
-func (d *decoder) value(depth int) (any, bool) {
+// value decodes the value at d.i (after white space), nested depth deep,
+// building what shape selects.
+func (d *decoder) value(depth int, shape Shape) (any, bool) {
 	if d.i >= len(d.data) {
 		return nil, false
 	}
 	switch c := d.data[d.i]; {
 	case c == '{':
-		return d.object(depth + 1)
+		return d.object(depth+1, shape)
 	case c == '[':
-		return d.array(depth + 1)
+		return d.array(depth+1, shape)
 	case c == '"':
 		s, ok := d.string()
 		return s, ok
@@ -107,7 +113,7 @@ func (d *decoder) literal(word string) bool {
 	return true
 }
 
-func (d *decoder) object(depth int) (any, bool) {
+func (d *decoder) object(depth int, shape Shape) (any, bool) {
 	if depth > MaxDepth {
 		return nil, false
 	}
@@ -122,7 +128,7 @@ func (d *decoder) object(depth int) (any, bool) {
 		if d.i >= len(d.data) || d.data[d.i] != '"' {
 			return nil, false
 		}
-		k, ok := d.string()
+		k, sub, keep, ok := d.key(shape)
 		if !ok {
 			return nil, false
 		}
@@ -132,12 +138,12 @@ func (d *decoder) object(depth int) (any, bool) {
 		}
 		d.i++
 		d.space()
-		if depth == 1 && d.keep != nil && !d.keep(k) {
+		if !keep {
 			if !d.skip(depth) {
 				return nil, false
 			}
 		} else {
-			v, ok := d.value(depth)
+			v, ok := d.value(depth, sub)
 			if !ok {
 				return nil, false
 			}
@@ -160,7 +166,7 @@ func (d *decoder) object(depth int) (any, bool) {
 	}
 }
 
-func (d *decoder) array(depth int) (any, bool) {
+func (d *decoder) array(depth int, shape Shape) (any, bool) {
 	if depth > MaxDepth {
 		return nil, false
 	}
@@ -172,7 +178,7 @@ func (d *decoder) array(depth int) (any, bool) {
 		return a, true
 	}
 	for {
-		v, ok := d.value(depth)
+		v, ok := d.value(depth, shape)
 		if !ok {
 			return nil, false
 		}
@@ -239,6 +245,35 @@ func (d *decoder) scanNumber() bool {
 	}
 	d.i = i
 	return true
+}
+
+// key decodes the member name at d.i (its opening quote) and looks it up
+// in shape: keep reports whether the member is built, with sub as its
+// shape. A plain name that shape leaves out is not copied.
+func (d *decoder) key(shape Shape) (k string, sub Shape, keep, ok bool) {
+	if shape == nil {
+		k, ok = d.string()
+		return k, nil, true, ok
+	}
+	b := d.data
+	start := d.i + 1
+	for i := start; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			d.i = i + 1
+			if sub, keep = shape[string(b[start:i])]; keep {
+				k = string(b[start:i])
+			}
+			return k, sub, keep, true
+		case c == '\\' || c < 0x20 || c >= utf8.RuneSelf:
+			if k, ok = d.slowString(start, i); !ok {
+				return "", nil, false, false
+			}
+			sub, keep = shape[k]
+			return k, sub, keep, true
+		}
+	}
+	return "", nil, false, false
 }
 
 // string decodes the string at d.i (its opening quote).
