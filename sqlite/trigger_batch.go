@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"time"
+
+	"github.com/hookd/hookd"
 )
 
 // Storing the triggers of a commit group together.
@@ -14,8 +16,8 @@ import (
 // delivery id, an update of its source's counters and two single-row
 // inserts: about ten statements, each with the fixed cost of a statement
 // through database/sql. storeTriggers runs them as a batch in one
-// savepoint: one existence check and one counter update per source, one
-// look-up per delivery id, and multi-row inserts. Measured in
+// savepoint: per source one existence check, one look-up of the batch's
+// delivery ids and one counter update, then multi-row inserts. Measured in
 // docs/PERFORMANCE.md ("Receiving, session 5").
 //
 // Each request's outcome is the one it would have had on its own, run in
@@ -91,6 +93,10 @@ func storeTriggerBatch(w *writer, batch []*triggerWrite) ([]error, error) {
 		}
 		sources[c.SourceID+"\x00"+c.TenantID] = sc
 	}
+	stored, err := storedDeliveries(w, batch, sources)
+	if err != nil {
+		return nil, err
+	}
 	seen := map[string]*triggerWrite{} // stored in this batch, by delivery key
 	insert := make([]*triggerWrite, 0, len(batch))
 	for k, tw := range batch {
@@ -109,7 +115,12 @@ func storeTriggerBatch(w *writer, batch []*triggerWrite) ([]error, error) {
 				tw.first = &first
 				continue
 			}
-			first, err := tw.repeated(w)
+			var first *hookd.Trigger
+			if c.SourceID == "" {
+				first, err = tw.repeated(w)
+			} else if d := stored.first(c.SourceID, c.DeliveryID, c.ReceivedAt.Add(-tw.window)); d != nil && d.tenantID == c.TenantID {
+				first, err = findTrigger(w, d.tenantID, d.id)
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -142,9 +153,86 @@ func storeTriggerBatch(w *writer, batch []*triggerWrite) ([]error, error) {
 		func(args []any, tw *triggerWrite) []any { return tw.insertArgs(args) }); err != nil {
 		return nil, err
 	}
-	err := insertRows(w, insert, "trigger_bodies (trigger_id, body)", "(?, ?)",
+	err = insertRows(w, insert, "trigger_bodies (trigger_id, body)", "(?, ?)",
 		func(args []any, tw *triggerWrite) []any { return append(args, tw.t.ID, tw.body) })
 	return failed, err
+}
+
+// storedDelivery is a stored trigger of a source, found by delivery id.
+type storedDelivery struct {
+	id, tenantID string
+	received     int64
+}
+
+// deliveryIndex holds stored triggers by source and delivery id, oldest
+// first.
+type deliveryIndex map[[2]string][]storedDelivery
+
+// first returns the oldest trigger of the source with the delivery id
+// received after since, or nil: what triggerWrite.repeated finds.
+func (x deliveryIndex) first(sourceID, delivery string, since time.Time) *storedDelivery {
+	for i, d := range x[[2]string{sourceID, delivery}] {
+		if d.received > ns(since) {
+			return &x[[2]string{sourceID, delivery}][i]
+		}
+	}
+	return nil
+}
+
+// storedDeliveries looks up, with one statement per source, the stored
+// triggers that the batch's delivery ids may repeat (those received
+// within the longest window of the batch's triggers of that source).
+func storedDeliveries(w *writer, batch []*triggerWrite, sources map[string]*sourceCount) (deliveryIndex, error) {
+	type lookup struct {
+		ids   []string
+		since time.Time
+	}
+	bySource := map[string]*lookup{}
+	for _, tw := range batch {
+		c := &tw.t
+		if c.SourceID == "" || tw.deliveryKey() == "" || !sources[c.SourceID+"\x00"+c.TenantID].found {
+			continue
+		}
+		l := bySource[c.SourceID]
+		if l == nil {
+			l = &lookup{since: c.ReceivedAt.Add(-tw.window)}
+			bySource[c.SourceID] = l
+		}
+		l.ids = append(l.ids, c.DeliveryID)
+		if since := c.ReceivedAt.Add(-tw.window); since.Before(l.since) {
+			l.since = since
+		}
+	}
+	out := deliveryIndex{}
+	for sourceID, l := range bySource {
+		ids, err := marshalText(l.ids)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := w.Query(`SELECT id, tenant_id, delivery_id, received_at FROM triggers
+			WHERE source_id = ? AND delivery_id IN (SELECT value FROM json_each(?)) AND received_at > ?
+			ORDER BY received_at`, sourceID, ids, ns(l.since))
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var d storedDelivery
+			var delivery string
+			if err := rows.Scan(&d.id, &d.tenantID, &delivery, &d.received); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			key := [2]string{sourceID, delivery}
+			out[key] = append(out[key], d)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // deliveryKey is what tw's delivery id is unique within ("" when it is not

@@ -40,6 +40,12 @@ func newBatchFixture(t *testing.T) *batchFixture {
 	if err := s.CreateTrigger(ctx, f.old, time.Hour); err != nil {
 		t.Fatal(err)
 	}
+	// Received before the hour the tests' windows cover.
+	expired := f.trigger("expired")
+	expired.ReceivedAt = time.Now().Add(-2 * time.Hour)
+	if err := s.CreateTrigger(ctx, expired, time.Hour); err != nil {
+		t.Fatal(err)
+	}
 	return f
 }
 
@@ -84,8 +90,8 @@ func (f *batchFixture) accepted(t *testing.T, id string) (int, int64) {
 }
 
 // One group of triggers gets, request by request, the outcome each would
-// have on its own: repeats of a delivery id (stored before, or earlier in
-// the group) answer with the first trigger, a missing source fails only
+// have on its own: repeats of a delivery id (stored before within the
+// window, or earlier in the group) answer with the first trigger, a missing source fails only
 // its own, generic triggers de-duplicate by name, and every stored trigger
 // is counted on its source and kept byte-exact, over several statements'
 // worth of rows.
@@ -101,7 +107,8 @@ func TestTriggerBatchOutcomes(t *testing.T) {
 	genericRepeat := &hookd.Trigger{TenantID: "acme", Name: "deploy", Method: "POST", Body: []byte(`{"again":1}`), DeliveryID: "g"}
 	otherName := &hookd.Trigger{TenantID: "acme", Name: "build", Method: "POST", Body: []byte(`{}`), DeliveryID: "g"}
 	noDelivery := f.trigger("")
-	list := []*hookd.Trigger{f.trigger("d1"), repeat, missing, wrongTenant, f.trigger("old"), generic, genericRepeat, otherName, noDelivery}
+	expired := f.trigger("expired")
+	list := []*hookd.Trigger{f.trigger("d1"), repeat, missing, wrongTenant, f.trigger("old"), generic, genericRepeat, otherName, noDelivery, expired}
 	for i := range 70 { // 64 + 4 + 2 rows in the inserts
 		list = append(list, f.trigger(fmt.Sprintf("n%d", i)))
 	}
@@ -125,6 +132,9 @@ func TestTriggerBatchOutcomes(t *testing.T) {
 	}
 	if generic.Duplicate == genericRepeat.Duplicate || generic.ID != genericRepeat.ID {
 		t.Errorf("generic repeats: duplicate %t/%t ids %s/%s", generic.Duplicate, genericRepeat.Duplicate, generic.ID, genericRepeat.ID)
+	}
+	if expired.Duplicate {
+		t.Errorf("a delivery id last seen before the window was taken for a repeat")
 	}
 	if otherName.Duplicate || otherName.ID == generic.ID {
 		t.Errorf("a delivery id of another generic name was taken for a repeat")
@@ -150,8 +160,8 @@ func TestTriggerBatchOutcomes(t *testing.T) {
 			}
 		}
 	}
-	if stored != 72 { // d1, no delivery id, n0..n69
-		t.Errorf("%d triggers of the source stored, want 72", stored)
+	if stored != 73 { // d1, no delivery id, expired, n0..n69
+		t.Errorf("%d triggers of the source stored, want 73", stored)
 	}
 	n, last := f.accepted(t, f.src.ID)
 	if n != before+stored || last != latest.UnixNano() {
@@ -163,8 +173,8 @@ func TestTriggerBatchOutcomes(t *testing.T) {
 	var rows, bodies int
 	f.s.read.QueryRow(`SELECT count(*) FROM triggers`).Scan(&rows)
 	f.s.read.QueryRow(`SELECT count(*) FROM trigger_bodies`).Scan(&bodies)
-	if rows != 1+stored+2 || bodies != rows { // old, the source's, deploy and build
-		t.Errorf("%d triggers and %d bodies stored, want %d of each", rows, bodies, 1+stored+2)
+	if rows != 2+stored+2 || bodies != rows { // old and expired, the source's, deploy and build
+		t.Errorf("%d triggers and %d bodies stored, want %d of each", rows, bodies, 2+stored+2)
 	}
 }
 
