@@ -185,8 +185,8 @@ func (r *Runner) match(t *hookd.Trigger, rules []*compiledRule) []*hookd.Run {
 			continue
 		}
 		if doc == nil {
-			doc = DocOf(t)
-			if json.Valid(t.Body) {
+			var valid bool
+			if doc, valid = docOf(t); valid {
 				body = t.Body
 			}
 		}

@@ -186,10 +186,18 @@ func Listens(r *hookd.Rule, t *hookd.Trigger) bool {
 // criteria and templates. The body is decoded once, here: Doc is given
 // the trigger without it.
 func DocOf(t *hookd.Trigger) map[string]any {
+	doc, _ := docOf(t)
+	return doc
+}
+
+// docOf is DocOf, also reporting whether the body is valid JSON (exactly
+// one value, as json.Valid): the decoder has checked it.
+func docOf(t *hookd.Trigger) (doc map[string]any, valid bool) {
 	bare := *t
 	bare.Body = nil
-	doc := bare.Doc()
+	doc = bare.Doc()
 	body, err := jsondoc.Decode(t.Body)
+	valid = err == nil
 	if err != nil { // not exactly one value: take the first, if any, as before
 		dec := json.NewDecoder(bytes.NewReader(t.Body))
 		dec.UseNumber()
@@ -200,7 +208,7 @@ func DocOf(t *hookd.Trigger) map[string]any {
 	if body != nil {
 		doc["trigger"].(map[string]any)["body"] = body
 	}
-	return doc
+	return doc, valid
 }
 
 func canonicalHeader(name string) string { return textproto.CanonicalMIMEHeaderKey(name) }

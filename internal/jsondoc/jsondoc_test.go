@@ -36,6 +36,8 @@ func same(t *testing.T, data []byte) {
 		t.Fatalf("Decode(%q): %v, want %#v", data, err, want)
 	case werr == nil && !reflect.DeepEqual(got, want):
 		t.Fatalf("Decode(%q) = %#v, want %#v", data, got, want)
+	case json.Valid(data) != (err == nil): // callers take a decoded body as valid
+		t.Fatalf("Decode(%q): %v, but json.Valid says %t", data, err, json.Valid(data))
 	}
 }
 
