@@ -438,7 +438,7 @@ func (s *Store) commit(group []*writeReq) {
 		}
 	}
 	batched := false
-	if len(triggers) > 1 {
+	if len(triggers) > 0 {
 		var err error
 		if batched, err = s.storeTriggers(w, group, triggers, errs); err != nil {
 			s.rollback(group, errs, err)

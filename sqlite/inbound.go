@@ -487,14 +487,24 @@ func newTriggerWrite(t *hookd.Trigger, window time.Duration, now time.Time) (*tr
 	return tw, nil
 }
 
-// store is tw as a request of its own: the earlier trigger of its delivery
-// id (tw.first), or the source counted and the trigger inserted.
+// store is tw as a request of its own (when its group's batch failed): the
+// earlier trigger of its delivery id (tw.first), or the source counted and
+// the trigger inserted.
 func (tw *triggerWrite) store(w *writer) error {
+	c := &tw.t
+	if c.SourceID != "" { // a missing source answers first, as in a batch
+		var one int
+		err := w.QueryRow(`SELECT 1 FROM sources WHERE id = ? AND tenant_id = ?`, c.SourceID, c.TenantID).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errSourceNotFound
+		} else if err != nil {
+			return err
+		}
+	}
 	var err error
 	if tw.first, err = tw.repeated(w); err != nil || tw.first != nil {
 		return err
 	}
-	c := &tw.t
 	if c.SourceID != "" {
 		res, err := w.Exec(`UPDATE sources SET accepted = accepted + 1, last_request_at = max(coalesce(last_request_at, ?), ?)
 			WHERE id = ? AND tenant_id = ?`, ns(c.ReceivedAt), ns(c.ReceivedAt), c.SourceID, c.TenantID)
