@@ -663,7 +663,8 @@ func (s *Store) ProcessTrigger(ctx context.Context, triggerID, owner string, run
 }
 
 // ProcessTriggers is ProcessTrigger for many triggers, whose runs are
-// given by trigger id, in one transaction. Each trigger is processed, or
+// given by trigger id, in one transaction (as one batch, processBatch,
+// or, if that fails as a whole, one by one). Each trigger is processed, or
 // not, on its own: the returned map holds the error of each that was not
 // (ECONFLICT when owner lost its lease). An error returned on its own
 // means nothing was written.
@@ -682,6 +683,9 @@ func (s *Store) ProcessTriggers(ctx context.Context, owner string, runs map[stri
 	var lost map[string]error
 	err := s.exec(ctx, func(w *writer) error {
 		lost = map[string]error{}
+		if done, err := processBatch(w, owner, prepared, lost); done || err != nil {
+			return err
+		}
 		for _, p := range prepared {
 			if _, err := w.Exec("SAVEPOINT trg"); err != nil {
 				return err
@@ -764,18 +768,14 @@ func (p *processing) store(w *writer, owner string) error {
 		WHERE id = ? AND lease_owner = ? AND processed_at IS NULL
 		RETURNING tenant_id`, ns(now), len(p.stored), p.triggerID, owner).Scan(&tenantID)
 	if errors.Is(err, sql.ErrNoRows) {
-		return hookd.Errorf(hookd.ECONFLICT, "The trigger's lease was lost; it will be processed again.")
+		return errLeaseLost
 	} else if err != nil {
 		return err
 	}
 	for i := range p.stored {
 		r := &p.stored[i]
 		r.TenantID = tenantID
-		_, err := w.Exec(`INSERT INTO runs (id, tenant_id, rule_id, rule_name, trigger_id, status, done, action, result,
-				next_attempt_at, ended_at, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.ID, r.TenantID, r.RuleID, r.RuleName, r.TriggerID, r.Status, r.Status == hookd.RunFailed, p.actions[i], p.results[i],
-			nsPtr(r.NextAt), nsPtr(r.EndedAt), ns(now), ns(now))
+		_, err := w.Exec(`INSERT INTO runs (`+runInsertColumns+`) VALUES (`+runInsertValues+`)`, p.insertArgs(nil, i)...)
 		if hookd.ErrorCode(translate(err)) == hookd.ECONFLICT {
 			return hookd.Errorf(hookd.ECONFLICT, "Run %q already exists.", r.ID)
 		} else if err != nil {
@@ -783,6 +783,20 @@ func (p *processing) store(w *writer, owner string) error {
 		}
 	}
 	return nil
+}
+
+// The columns a run is inserted with, and their placeholders.
+const (
+	runInsertColumns = `id, tenant_id, rule_id, rule_name, trigger_id, status, done, action, result,
+		next_attempt_at, ended_at, created_at, updated_at`
+	runInsertValues = `?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?`
+)
+
+// insertArgs appends the values of run i for runInsertColumns to args.
+func (p *processing) insertArgs(args []any, i int) []any {
+	r := &p.stored[i]
+	return append(args, r.ID, r.TenantID, r.RuleID, r.RuleName, r.TriggerID, r.Status, r.Status == hookd.RunFailed, p.actions[i],
+		p.results[i], nsPtr(r.NextAt), nsPtr(r.EndedAt), ns(p.now), ns(p.now))
 }
 
 // copyBack sets the stored runs on the caller's.

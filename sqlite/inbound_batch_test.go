@@ -130,3 +130,80 @@ func TestTriggerBodiesMigration(t *testing.T) {
 		t.Errorf("%d bodies left after their triggers were deleted (%v)", n, err)
 	}
 }
+
+// Many triggers are processed as one batch (runs counted per trigger, more
+// rows than one insert takes); when the batch fails as a whole (here a run
+// id given by the caller that exists), each trigger is processed on its
+// own: that one fails, the others are processed.
+func TestProcessTriggersInBatches(t *testing.T) {
+	s := open(t).(*sqlite.Store)
+	ctx := context.Background()
+	if err := s.CreateTenant(ctx, &hookd.Tenant{ID: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	run := func(id string) *hookd.Run {
+		return &hookd.Run{ID: id, RuleID: "r", RuleName: "r", Action: hookd.Action{Type: hookd.ActionPublish, EventType: "x"}}
+	}
+	process := func(n int, runsOf func(i int) []*hookd.Run) ([]*hookd.Trigger, map[string]error) {
+		t.Helper()
+		for range n {
+			newTrigger(t, s, `{}`)
+		}
+		claimed, err := s.ClaimTriggers(ctx, "node-a", time.Now(), time.Minute, n)
+		if err != nil || len(claimed) != n {
+			t.Fatalf("claimed %d, %v; want %d", len(claimed), err, n)
+		}
+		runs := map[string][]*hookd.Run{}
+		for i, trg := range claimed {
+			runs[trg.ID] = runsOf(i)
+		}
+		failed, err := s.ProcessTriggers(ctx, "node-a", runs, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return claimed, failed
+	}
+	count := func(i int) int { return 1 + i%3 } // 1, 2 or 3 runs
+	claimed, failed := process(40, func(i int) []*hookd.Run {
+		list := []*hookd.Run{}
+		for range count(i) {
+			list = append(list, run(""))
+		}
+		return list
+	})
+	if len(failed) != 0 {
+		t.Fatalf("failed: %v", failed)
+	}
+	want := 0
+	for i, trg := range claimed {
+		want += count(i)
+		got, err := s.FindTriggerByID(ctx, "acme", trg.ID)
+		if err != nil || got.Processed == nil || got.Runs != count(i) {
+			t.Fatalf("trigger %d: %+v, %v; want processed with %d runs", i, got, err, count(i))
+		}
+	}
+	list, _, err := s.FindRuns(ctx, hookd.RunFilter{TenantID: "acme", Page: hookd.Page{Limit: 100}})
+	if err != nil || len(list) != want || want <= 64 {
+		t.Fatalf("%d runs, %v; want %d (more than one insert takes)", len(list), err, want)
+	}
+
+	taken := list[0].ID
+	claimed, failed = process(5, func(i int) []*hookd.Run {
+		if i == 2 {
+			return []*hookd.Run{run(taken)}
+		}
+		return []*hookd.Run{run("")}
+	})
+	if len(failed) != 1 || hookd.ErrorCode(failed[claimed[2].ID]) != hookd.ECONFLICT {
+		t.Fatalf("failed = %v, want ECONFLICT for %s only", failed, claimed[2].ID)
+	}
+	for i, trg := range claimed {
+		got, err := s.FindTriggerByID(ctx, "acme", trg.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if processed := got.Processed != nil; processed != (i != 2) || got.Runs != map[bool]int{true: 1}[processed] {
+			t.Errorf("trigger %d: processed %t with %d runs", i, processed, got.Runs)
+		}
+	}
+}

@@ -270,3 +270,104 @@ func insertRows[T any](w *writer, items []T, table, values string, args func([]a
 	}
 	return nil
 }
+
+// processBatch is ProcessTriggers' work as one batch, in a savepoint: one
+// statement marks every trigger whose lease owner holds processed (the
+// others are lost, ECONFLICT, as one by one), one per distinct number of
+// runs counts them, and multi-row inserts store the runs. It reports
+// false, with nothing written and lost untouched, when the batch failed as
+// a whole and the triggers must be processed one by one; an error returned
+// leaves the transaction unusable.
+func processBatch(w *writer, owner string, prepared []*processing, lost map[string]error) (bool, error) {
+	if len(prepared) == 0 {
+		return true, nil
+	}
+	if _, err := w.Exec("SAVEPOINT process"); err != nil {
+		return false, nil
+	}
+	got, err := processRows(w, owner, prepared)
+	if err != nil {
+		if _, err := w.Exec("ROLLBACK TO process"); err != nil {
+			return false, err
+		}
+		_, err := w.Exec("RELEASE process")
+		return false, err
+	}
+	if _, err := w.Exec("RELEASE process"); err != nil {
+		return false, err
+	}
+	for _, p := range prepared {
+		if _, ok := got[p.triggerID]; !ok {
+			lost[p.triggerID] = errLeaseLost
+		}
+	}
+	return true, nil
+}
+
+var errLeaseLost = hookd.Errorf(hookd.ECONFLICT, "The trigger's lease was lost; it will be processed again.")
+
+// processRows writes processBatch's rows and returns the tenant of each
+// trigger marked processed.
+func processRows(w *writer, owner string, prepared []*processing) (map[string]string, error) {
+	ids := make([]string, len(prepared))
+	for i, p := range prepared {
+		ids[i] = p.triggerID
+	}
+	list, err := marshalText(ids)
+	if err != nil {
+		return nil, err
+	}
+	now := prepared[0].now
+	rows, err := w.Query(`UPDATE triggers SET processed_at = ?, lease_owner = NULL, lease_until = NULL
+		WHERE id IN (SELECT value FROM json_each(?)) AND lease_owner = ? AND processed_at IS NULL
+		RETURNING id, tenant_id`, ns(now), list, owner)
+	if err != nil {
+		return nil, err
+	}
+	got := map[string]string{}
+	for rows.Next() {
+		var id, tenant string
+		if err := rows.Scan(&id, &tenant); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		got[id] = tenant
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	byCount := map[int][]string{}
+	var runs []*processedRun
+	for _, p := range prepared {
+		tenant, ok := got[p.triggerID]
+		if !ok || len(p.stored) == 0 {
+			continue
+		}
+		byCount[len(p.stored)] = append(byCount[len(p.stored)], p.triggerID)
+		for i := range p.stored {
+			p.stored[i].TenantID = tenant
+			runs = append(runs, &processedRun{p: p, i: i})
+		}
+	}
+	for n, ids := range byCount {
+		list, err := marshalText(ids)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := w.Exec(`UPDATE triggers SET runs = runs + ? WHERE id IN (SELECT value FROM json_each(?))`, n, list); err != nil {
+			return nil, err
+		}
+	}
+	err = insertRows(w, runs, "runs ("+runInsertColumns+")", "("+runInsertValues+")",
+		func(args []any, r *processedRun) []any { return r.p.insertArgs(args, r.i) })
+	return got, err
+}
+
+// processedRun is run i of a processing.
+type processedRun struct {
+	p *processing
+	i int
+}
