@@ -281,8 +281,9 @@ var bodyShape = func() jsondoc.Shape {
 
 // parseBody returns a body of kind as a trigger stores it, and its decoded
 // value (numbers as json.Number; of a JSON object only what bodyShape
-// selects): JSON as received byte for byte; a form as an object of strings,
-// lists for repeated keys; text as a JSON string.
+// selects): JSON as received byte for byte (body itself, not a copy); a
+// form as an object of strings, lists for repeated keys; text as a JSON
+// string.
 // An empty JSON body is null. Malformed JSON, JSON that is not UTF-8 and
 // a malformed form are EINVALID.
 func parseBody(kind string, body []byte) (json.RawMessage, any, error) {
@@ -318,7 +319,7 @@ func parseBody(kind string, body []byte) (json.RawMessage, any, error) {
 		return nil, nil, hookd.Errorf(hookd.EINVALID, "The JSON body is not valid UTF-8.")
 	}
 	if doc, err := jsondoc.DecodeShape(body, bodyShape); err == nil {
-		return json.RawMessage(bytes.Clone(body)), doc, nil
+		return json.RawMessage(body), doc, nil
 	}
 	// Not one valid JSON value: encoding/json says where and why.
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -330,7 +331,7 @@ func parseBody(kind string, body []byte) (json.RawMessage, any, error) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, nil, hookd.Errorf(hookd.EINVALID, "Malformed JSON body: it holds more than one JSON value.")
 	}
-	return json.RawMessage(bytes.Clone(body)), doc, nil
+	return json.RawMessage(body), doc, nil
 }
 
 func jsonBodyError(err error) error {
