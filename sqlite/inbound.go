@@ -464,17 +464,8 @@ func newTriggerWrite(t *hookd.Trigger, window time.Duration, now time.Time) (*tr
 	if c.ID == "" {
 		c.ID = hookd.NewID(hookd.PrefixTrigger)
 	}
+	tw.headers, tw.query = stringMapJSON(c.Headers), stringListMapJSON(c.Query)
 	var err error
-	if tw.headers, err = marshalText(orEmptyMap(c.Headers)); err != nil {
-		return nil, err
-	}
-	query := c.Query
-	if query == nil {
-		query = map[string][]string{}
-	}
-	if tw.query, err = marshalText(query); err != nil {
-		return nil, err
-	}
 	if c.Git != nil {
 		if tw.git, err = marshalText(c.Git); err != nil {
 			return nil, err
