@@ -82,12 +82,32 @@ func TestBenchDeliveryID(t *testing.T) {
 	b := &inboundBench{deliveryP: "0123abcd-4567-489a-8bcd-"}
 	for _, n := range []int{0, 1, 255, 49999, 1<<48 - 1} {
 		id := b.appendDeliveryID(nil, n)
-		if want := fmt.Sprintf("%s%012x", b.deliveryP, n); string(id) != want {
+		if want := fmt.Sprintf("%s%012x", b.deliveryP, scrambleID(uint64(n))); string(id) != want {
 			t.Errorf("appendDeliveryID(%d) = %q, want %q", n, id, want)
 		}
 		if got, ok := b.deliveryIndex([]byte(`{"delivery":"` + string(id) + `"}`)); !ok || got != n {
 			t.Errorf("deliveryIndex of %q = %d, %v; want %d, true", id, got, ok, n)
 		}
+	}
+}
+
+// Request numbers map to delivery ids one to one, and consecutive ones to
+// ids far apart, as random ones are.
+func TestBenchDeliveryIDsSpread(t *testing.T) {
+	t.Parallel()
+	if idMul*idMulInverse != 1 {
+		t.Fatalf("%#x is not the inverse of %#x", idMulInverse, idMul)
+	}
+	seen := map[uint64]bool{}
+	for n := range uint64(100000) {
+		x := scrambleID(n)
+		if seen[x] || unscrambleID(x) != n || x > idMask {
+			t.Fatalf("request %d: id %#x repeated, out of range, or not mapped back", n, x)
+		}
+		seen[x] = true
+	}
+	if d := scrambleID(2) - scrambleID(1); d < 1<<20 {
+		t.Errorf("ids of consecutive requests %#x apart, want them spread", d)
 	}
 }
 
