@@ -397,8 +397,12 @@ func (r *triggerRow) decode() (*hookd.Trigger, error) {
 			return nil, fmt.Errorf("trigger %s: %w", t.ID, err)
 		}
 	}
-	if len(r.body) > 0 {
-		t.Body = json.RawMessage(r.body)
+	body, err := decodeBody(r.body)
+	if err != nil {
+		return nil, fmt.Errorf("trigger %s: %w", t.ID, err)
+	}
+	if len(body) > 0 {
+		t.Body = json.RawMessage(body)
 	}
 	t.ReceivedAt, t.Processed = fromNS(r.received), fromNullNS(r.processed)
 	return &t, nil
@@ -448,8 +452,8 @@ type triggerWrite struct {
 	t              hookd.Trigger // as stored: ID and ReceivedAt set
 	window         time.Duration
 	headers, query string
-	git            any // NULL or JSON
-	body           []byte
+	git            any            // NULL or JSON
+	body           []byte         // as stored (encodeBody)
 	first          *hookd.Trigger // set when t repeats a stored delivery id
 }
 
@@ -471,7 +475,7 @@ func newTriggerWrite(t *hookd.Trigger, window time.Duration, now time.Time) (*tr
 			return nil, err
 		}
 	}
-	tw.body = []byte(c.Body)
+	tw.body = encodeBody(c.Body)
 	if tw.body == nil {
 		tw.body = []byte{}
 	}
