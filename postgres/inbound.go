@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -165,7 +166,19 @@ func (s *Store) CreateSource(ctx context.Context, src *hookd.Source) error {
 }
 
 const sourceColumns = `id, tenant_id, name, description, verifier, content_types, max_body_bytes, response, rate_limit,
-	dedup_window_ns, heartbeat_every_ns, created_at, updated_at, last_request_at, accepted, rejected, secrets`
+	dedup_window_ns, heartbeat_every_ns, created_at, updated_at, ` + sourceLastRequest + `,
+	accepted + coalesce((SELECT sum(c.accepted) FROM source_counts c WHERE c.source_id = sources.id), 0)::bigint,
+	rejected, secrets`
+
+// sourceLastRequest is a source's last request time: the later of its own
+// column (refusals) and its count shards' (accepted requests).
+const sourceLastRequest = `greatest(last_request_at,
+	(SELECT max(c.last_request_at) FROM source_counts c WHERE c.source_id = sources.id))`
+
+// sourceCountShards is how many rows count a source's accepted requests;
+// concurrent requests of one source wait for each other only when they
+// pick the same one.
+const sourceCountShards = 32
 
 func (s *Store) scanSource(row pgx.Row) (*hookd.Source, error) {
 	var src hookd.Source
@@ -306,7 +319,7 @@ func (s *Store) RejectRequest(ctx context.Context, sourceID string, at time.Time
 func (s *Store) SilentSources(ctx context.Context, now time.Time) ([]*hookd.Source, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+sourceColumns+` FROM sources
 		WHERE heartbeat_every_ns > 0
-		  AND coalesce(last_request_at, created_at) + make_interval(secs => heartbeat_every_ns / 1e9) < $1
+		  AND coalesce(`+sourceLastRequest+`, created_at) + make_interval(secs => heartbeat_every_ns / 1e9) < $1
 		ORDER BY id`, micro(now))
 	if err != nil {
 		return nil, s.fail(err)
@@ -456,10 +469,14 @@ func (s *Store) CreateTrigger(ctx context.Context, t *hookd.Trigger, window time
 			cleanText(t.ContentType), []byte(t.Body), cleanText(t.BodySHA256), deliveryID, row.git)
 		var counted int64 = 1
 		if t.SourceID != "" {
-			// Last, so the source row (every request of the source
-			// updates it) is held only until the commit.
-			b.Queue(`UPDATE sources SET accepted = accepted + 1, last_request_at = greatest(last_request_at, $3)
-				WHERE id = $1 AND tenant_id = $2`, t.SourceID, t.TenantID, received).Exec(func(tag pgconn.CommandTag) error {
+			// Last, so the count row is held only until the commit. It
+			// is one of the source's shards, so that concurrent requests
+			// of a source seldom wait for each other.
+			b.Queue(`INSERT INTO source_counts (source_id, shard, accepted, last_request_at)
+				SELECT id, $3, 1, $4 FROM sources WHERE id = $1 AND tenant_id = $2
+				ON CONFLICT (source_id, shard) DO UPDATE SET accepted = source_counts.accepted + 1,
+					last_request_at = greatest(source_counts.last_request_at, excluded.last_request_at)`,
+				t.SourceID, t.TenantID, rand.IntN(sourceCountShards), received).Exec(func(tag pgconn.CommandTag) error {
 				counted = tag.RowsAffected()
 				return nil
 			})

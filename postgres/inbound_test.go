@@ -467,3 +467,51 @@ func TestDeleteTenantRacingInboundWork(t *testing.T) {
 		}
 	}
 }
+
+// Accepted requests of one source, counted concurrently from two nodes in
+// the source's count shards, add up exactly; the latest request time is
+// the source's; deleting the source deletes its shards.
+func TestSourceCountShards(t *testing.T) {
+	stores := nodes(t, 2)
+	if err := stores[0].CreateTenant(ctx, &hookd.Tenant{ID: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	src := mustSource(t, stores[0], "acme", "busy")
+	base := time.Now().UTC().Truncate(time.Millisecond)
+	const n = 120
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			tr := newTrigger(src, fmt.Sprintf("d-%d", i), base.Add(time.Duration(i)*time.Millisecond))
+			if err := stores[i%2].CreateTrigger(ctx, tr, time.Hour); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := stores[1].RejectRequest(ctx, src.ID, base); err != nil {
+		t.Fatal(err)
+	}
+	got, err := stores[1].FindSourceByID(ctx, "acme", src.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := base.Add((n - 1) * time.Millisecond)
+	if got.Accepted != n || got.Rejected != 1 || got.LastRequestAt == nil || !got.LastRequestAt.Equal(last) {
+		t.Fatalf("accepted %d rejected %d last %v, want %d, 1, %v", got.Accepted, got.Rejected, got.LastRequestAt, n, last)
+	}
+	list, _, err := stores[0].FindSources(ctx, "acme", hookd.Page{})
+	if err != nil || len(list) != 1 || list[0].Accepted != n {
+		t.Fatalf("listed %+v, %v; want the source with %d accepted", list, err, n)
+	}
+	if err := stores[0].DeleteSource(ctx, "acme", src.ID); err != nil {
+		t.Fatal(err)
+	}
+	var left int
+	if err := stores[0].Pool().QueryRow(ctx, `SELECT count(*) FROM source_counts`).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 {
+		t.Errorf("%d count rows left after the source was deleted", left)
+	}
+}
