@@ -473,19 +473,10 @@ func (s *Store) commit(group []*writeReq) {
 			}
 			continue
 		}
-		if _, err := w.Exec("SAVEPOINT req"); err != nil {
-			errs[i] = translate(err)
-			continue
-		}
-		if err := r.fn(w); err != nil {
-			errs[i] = translate(err)
-			if _, rerr := w.Exec("ROLLBACK TO req"); rerr != nil {
-				s.rollback(group, errs, rerr)
-				return
-			}
-		}
-		if _, err := w.Exec("RELEASE req"); err != nil {
-			s.rollback(group, errs, err)
+		err, fatal := w.savepoint(func() error { return r.fn(w) })
+		errs[i] = translate(err)
+		if fatal != nil {
+			s.rollback(group, errs, fatal)
 			return
 		}
 	}
@@ -521,6 +512,25 @@ func (s *Store) answer(group []*writeReq, errs []error, all error) {
 type writer struct {
 	s   *Store
 	ctx context.Context
+}
+
+// savepoint runs fn in a savepoint of its own, rolled back if fn fails
+// (or the savepoint cannot be taken): err is that failure. fatal is a
+// failure to roll back or release it, which leaves the transaction
+// unusable. Savepoints nest; each call's is the innermost.
+func (w *writer) savepoint(fn func() error) (err, fatal error) {
+	if _, err := w.Exec("SAVEPOINT sp"); err != nil {
+		return err, nil
+	}
+	if err = fn(); err != nil {
+		if _, rerr := w.Exec("ROLLBACK TO sp"); rerr != nil {
+			return err, rerr
+		}
+	}
+	if _, rerr := w.Exec("RELEASE sp"); rerr != nil {
+		return err, rerr
+	}
+	return err, nil
 }
 
 func (w *writer) stmt(query string) (*sql.Stmt, error) {

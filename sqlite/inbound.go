@@ -482,42 +482,16 @@ func newTriggerWrite(t *hookd.Trigger, window time.Duration, now time.Time) (*tr
 	return tw, nil
 }
 
-// store is tw as a request of its own (when its group's batch failed): the
-// earlier trigger of its delivery id (tw.first), or the source counted and
-// the trigger inserted.
+// store is tw as a request of its own (when its group's batch failed): a
+// batch of one, whose failure is tw's.
 func (tw *triggerWrite) store(w *writer) error {
-	c := &tw.t
-	if c.SourceID != "" { // a missing source answers first, as in a batch
-		var one int
-		err := w.QueryRow(`SELECT 1 FROM sources WHERE id = ? AND tenant_id = ?`, c.SourceID, c.TenantID).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return errSourceNotFound
-		} else if err != nil {
-			return err
-		}
-	}
-	var err error
-	if tw.first, err = tw.repeated(w); err != nil || tw.first != nil {
-		return err
-	}
-	if c.SourceID != "" {
-		res, err := w.Exec(`UPDATE sources SET accepted = accepted + 1, last_request_at = max(coalesce(last_request_at, ?), ?)
-			WHERE id = ? AND tenant_id = ?`, ns(c.ReceivedAt), ns(c.ReceivedAt), c.SourceID, c.TenantID)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return errSourceNotFound
-		}
-	}
-	_, err = w.Exec(`INSERT INTO triggers (`+triggerInsertColumns+`) VALUES (`+triggerInsertValues+`)`, tw.insertArgs(nil)...)
+	failed, err := storeTriggerBatch(w, []*triggerWrite{tw})
 	if hookd.ErrorCode(translate(err)) == hookd.ECONFLICT {
-		return hookd.Errorf(hookd.ECONFLICT, "Trigger %q already exists.", c.ID)
+		return hookd.Errorf(hookd.ECONFLICT, "Trigger %q already exists.", tw.t.ID)
 	} else if err != nil {
 		return err
 	}
-	_, err = w.Exec(`INSERT INTO trigger_bodies (trigger_id, body) VALUES (?, ?)`, c.ID, tw.body)
-	return err
+	return failed[0]
 }
 
 var errSourceNotFound = hookd.Errorf(hookd.ENOTFOUND, "Source not found.")
@@ -682,17 +656,12 @@ func (s *Store) ProcessTriggers(ctx context.Context, owner string, runs map[stri
 			return err
 		}
 		for _, p := range prepared {
-			if _, err := w.Exec("SAVEPOINT trg"); err != nil {
-				return err
+			err, fatal := w.savepoint(func() error { return p.store(w, owner) })
+			if fatal != nil {
+				return fatal
 			}
-			if err := p.store(w, owner); err != nil {
+			if err != nil {
 				lost[p.triggerID] = translate(err)
-				if _, err := w.Exec("ROLLBACK TO trg"); err != nil {
-					return err
-				}
-			}
-			if _, err := w.Exec("RELEASE trg"); err != nil {
-				return err
 			}
 		}
 		return nil

@@ -35,28 +35,20 @@ const maxInsertRows = 64
 // untouched, when the batch failed as a whole and its requests must run one
 // by one; fatal is an error that leaves the transaction unusable.
 func (s *Store) storeTriggers(w *writer, group []*writeReq, idx []int, errs []error) (ok bool, fatal error) {
-	if _, err := w.Exec("SAVEPOINT triggers"); err != nil {
-		return false, nil
-	}
 	batch := make([]*triggerWrite, len(idx))
 	for k, i := range idx {
 		batch[k] = group[i].trigger
 	}
-	failed, err := storeTriggerBatch(w, batch)
-	if err != nil {
+	var failed []error
+	err, fatal := w.savepoint(func() (err error) {
+		failed, err = storeTriggerBatch(w, batch)
+		return err
+	})
+	if err != nil || fatal != nil {
 		for _, tw := range batch {
 			tw.first = nil
 		}
-		if _, err := w.Exec("ROLLBACK TO triggers"); err != nil {
-			return false, err
-		}
-		if _, err := w.Exec("RELEASE triggers"); err != nil {
-			return false, err
-		}
-		return false, nil
-	}
-	if _, err := w.Exec("RELEASE triggers"); err != nil {
-		return false, err
+		return false, fatal
 	}
 	for k, i := range idx {
 		errs[i] = failed[k]
@@ -66,6 +58,7 @@ func (s *Store) storeTriggers(w *writer, group []*writeReq, idx []int, errs []er
 
 // sourceCount is what a batch adds to one source's counters.
 type sourceCount struct {
+	sourceID string
 	tenantID string
 	found    bool
 	accepted int
@@ -80,10 +73,10 @@ func storeTriggerBatch(w *writer, batch []*triggerWrite) ([]error, error) {
 	sources := map[string]*sourceCount{}
 	for _, tw := range batch {
 		c := &tw.t
-		if c.SourceID == "" || sources[c.SourceID+"\x00"+c.TenantID] != nil {
+		if c.SourceID == "" || sources[tw.sourceKey()] != nil {
 			continue
 		}
-		sc := &sourceCount{tenantID: c.TenantID}
+		sc := &sourceCount{sourceID: c.SourceID, tenantID: c.TenantID}
 		var one int
 		err := w.QueryRow(`SELECT 1 FROM sources WHERE id = ? AND tenant_id = ?`, c.SourceID, c.TenantID).Scan(&one)
 		if err == nil {
@@ -91,7 +84,7 @@ func storeTriggerBatch(w *writer, batch []*triggerWrite) ([]error, error) {
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return nil, err
 		}
-		sources[c.SourceID+"\x00"+c.TenantID] = sc
+		sources[tw.sourceKey()] = sc
 	}
 	stored, err := storedDeliveries(w, batch, sources)
 	if err != nil {
@@ -103,7 +96,7 @@ func storeTriggerBatch(w *writer, batch []*triggerWrite) ([]error, error) {
 		c := &tw.t
 		var sc *sourceCount
 		if c.SourceID != "" {
-			if sc = sources[c.SourceID+"\x00"+c.TenantID]; !sc.found {
+			if sc = sources[tw.sourceKey()]; !sc.found {
 				failed[k] = errSourceNotFound
 				continue
 			}
@@ -138,13 +131,12 @@ func storeTriggerBatch(w *writer, batch []*triggerWrite) ([]error, error) {
 		}
 		insert = append(insert, tw)
 	}
-	for key, sc := range sources {
+	for _, sc := range sources {
 		if sc.accepted == 0 {
 			continue
 		}
-		sourceID, _, _ := strings.Cut(key, "\x00")
 		_, err := w.Exec(`UPDATE sources SET accepted = accepted + ?, last_request_at = max(coalesce(last_request_at, ?), ?)
-			WHERE id = ? AND tenant_id = ?`, sc.accepted, ns(sc.last), ns(sc.last), sourceID, sc.tenantID)
+			WHERE id = ? AND tenant_id = ?`, sc.accepted, ns(sc.last), ns(sc.last), sc.sourceID, sc.tenantID)
 		if err != nil {
 			return nil, err
 		}
@@ -190,7 +182,7 @@ func storedDeliveries(w *writer, batch []*triggerWrite, sources map[string]*sour
 	bySource := map[string]*lookup{}
 	for _, tw := range batch {
 		c := &tw.t
-		if c.SourceID == "" || tw.deliveryKey() == "" || !sources[c.SourceID+"\x00"+c.TenantID].found {
+		if c.SourceID == "" || tw.deliveryKey() == "" || !sources[tw.sourceKey()].found {
 			continue
 		}
 		l := bySource[c.SourceID]
@@ -234,6 +226,10 @@ func storedDeliveries(w *writer, batch []*triggerWrite, sources map[string]*sour
 	}
 	return out, nil
 }
+
+// sourceKey names tw's source within its tenant, for storeTriggerBatch's
+// counts.
+func (tw *triggerWrite) sourceKey() string { return tw.t.SourceID + "\x00" + tw.t.TenantID }
 
 // deliveryKey is what tw's delivery id is unique within ("" when it is not
 // checked): its source, or its tenant and generic name.
@@ -282,19 +278,13 @@ func processBatch(w *writer, owner string, prepared []*processing, lost map[stri
 	if len(prepared) == 0 {
 		return true, nil
 	}
-	if _, err := w.Exec("SAVEPOINT process"); err != nil {
-		return false, nil
-	}
-	got, err := processRows(w, owner, prepared)
-	if err != nil {
-		if _, err := w.Exec("ROLLBACK TO process"); err != nil {
-			return false, err
-		}
-		_, err := w.Exec("RELEASE process")
-		return false, err
-	}
-	if _, err := w.Exec("RELEASE process"); err != nil {
-		return false, err
+	var got map[string]string
+	err, fatal := w.savepoint(func() (err error) {
+		got, err = processRows(w, owner, prepared)
+		return err
+	})
+	if err != nil || fatal != nil {
+		return false, fatal
 	}
 	for _, p := range prepared {
 		if _, ok := got[p.triggerID]; !ok {
