@@ -255,42 +255,49 @@ func (d *decoder) key(shape Shape) (k string, sub Shape, keep, ok bool) {
 		k, ok = d.string()
 		return k, nil, true, ok
 	}
-	b := d.data
-	start := d.i + 1
-	for i := start; i < len(b); i++ {
-		switch c := b[i]; {
-		case c == '"':
-			d.i = i + 1
-			if sub, keep = shape[string(b[start:i])]; keep {
-				k = string(b[start:i])
-			}
-			return k, sub, keep, true
-		case c == '\\' || c < 0x20 || c >= utf8.RuneSelf:
-			if k, ok = d.slowString(start, i); !ok {
-				return "", nil, false, false
-			}
-			sub, keep = shape[k]
-			return k, sub, keep, true
+	start, i := d.plain()
+	switch {
+	case i == len(d.data):
+		return "", nil, false, false
+	case d.data[i] == '"':
+		d.i = i + 1
+		if sub, keep = shape[string(d.data[start:i])]; keep {
+			k = string(d.data[start:i])
 		}
+		return k, sub, keep, true
 	}
-	return "", nil, false, false
+	if k, ok = d.slowString(start, i); !ok {
+		return "", nil, false, false
+	}
+	sub, keep = shape[k]
+	return k, sub, keep, true
 }
 
 // string decodes the string at d.i (its opening quote).
 func (d *decoder) string() (string, bool) {
+	start, i := d.plain()
+	switch {
+	case i == len(d.data):
+		return "", false
+	case d.data[i] == '"':
+		d.i = i + 1
+		return string(d.data[start:i]), true
+	}
+	return d.slowString(start, i)
+}
+
+// plain scans the string opening at d.i for its plain start (printable
+// ASCII without escapes, as most strings are): it stops at i, the closing
+// quote, the first byte that needs slowString, or the end of the data.
+func (d *decoder) plain() (start, i int) {
 	b := d.data
-	start := d.i + 1
-	// Fast path: printable ASCII without escapes, as most strings are.
-	for i := start; i < len(b); i++ {
-		switch c := b[i]; {
-		case c == '"':
-			d.i = i + 1
-			return string(b[start:i]), true
-		case c == '\\' || c < 0x20 || c >= utf8.RuneSelf:
-			return d.slowString(start, i)
+	start = d.i + 1
+	for i = start; i < len(b); i++ {
+		if c := b[i]; c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			return start, i
 		}
 	}
-	return "", false
+	return start, len(b)
 }
 
 // slowString decodes a string with escapes or non-ASCII bytes from i on;
