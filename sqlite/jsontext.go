@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"maps"
 	"slices"
 	"unicode/utf8"
 )
@@ -11,12 +12,15 @@ import (
 // is byte for byte marshalText's, which FuzzStringMapJSON checks.
 
 // stringMapJSON is marshalText(m) for a map of strings.
-func stringMapJSON(m map[string]string) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+func stringMapJSON(m map[string]string) string { return mapJSON(m, appendJSONString) }
+
+// stringListMapJSON is marshalText(m) for a map of string lists.
+func stringListMapJSON(m map[string][]string) string { return mapJSON(m, appendJSONStrings) }
+
+// mapJSON is marshalText(m), each value appended by value: an object with
+// its keys sorted.
+func mapJSON[V any](m map[string]V, value func([]byte, V) []byte) string {
+	keys := slices.Sorted(maps.Keys(m))
 	b := make([]byte, 0, 64*len(keys)+2)
 	b = append(b, '{')
 	for i, k := range keys {
@@ -25,40 +29,25 @@ func stringMapJSON(m map[string]string) string {
 		}
 		b = appendJSONString(b, k)
 		b = append(b, ':')
-		b = appendJSONString(b, m[k])
+		b = value(b, m[k])
 	}
 	return string(append(b, '}'))
 }
 
-// stringListMapJSON is marshalText(m) for a map of string lists.
-func stringListMapJSON(m map[string][]string) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// appendJSONStrings appends list as encoding/json writes a []string (nil
+// as null).
+func appendJSONStrings(b []byte, list []string) []byte {
+	if list == nil {
+		return append(b, "null"...)
 	}
-	slices.Sort(keys)
-	b := make([]byte, 0, 32*len(keys)+2)
-	b = append(b, '{')
-	for i, k := range keys {
+	b = append(b, '[')
+	for i, v := range list {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, k)
-		b = append(b, ':')
-		if m[k] == nil {
-			b = append(b, "null"...)
-			continue
-		}
-		b = append(b, '[')
-		for j, v := range m[k] {
-			if j > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, v)
-		}
-		b = append(b, ']')
+		b = appendJSONString(b, v)
 	}
-	return string(append(b, '}'))
+	return append(b, ']')
 }
 
 // appendJSONString appends s as encoding/json writes a string with HTML
