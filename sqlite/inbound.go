@@ -724,27 +724,17 @@ func prepareRuns(triggerID string, runs []*hookd.Run, now time.Time) (*processin
 }
 
 // store marks the trigger processed and inserts its runs; ECONFLICT if
-// owner does not hold its lease.
+// owner does not hold its lease, or a run's id is taken. It is
+// processRows for one trigger.
 func (p *processing) store(w *writer, owner string) error {
-	now := p.now
-	var tenantID string
-	err := w.QueryRow(`UPDATE triggers SET processed_at = ?, runs = runs + ?, lease_owner = NULL, lease_until = NULL
-		WHERE id = ? AND lease_owner = ? AND processed_at IS NULL
-		RETURNING tenant_id`, ns(now), len(p.stored), p.triggerID, owner).Scan(&tenantID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return errLeaseLost
+	got, err := processRows(w, owner, []*processing{p})
+	if hookd.ErrorCode(translate(err)) == hookd.ECONFLICT {
+		return hookd.Errorf(hookd.ECONFLICT, "A run of trigger %q already exists.", p.triggerID)
 	} else if err != nil {
 		return err
 	}
-	for i := range p.stored {
-		r := &p.stored[i]
-		r.TenantID = tenantID
-		_, err := w.Exec(`INSERT INTO runs (`+runInsertColumns+`) VALUES (`+runInsertValues+`)`, p.insertArgs(nil, i)...)
-		if hookd.ErrorCode(translate(err)) == hookd.ECONFLICT {
-			return hookd.Errorf(hookd.ECONFLICT, "Run %q already exists.", r.ID)
-		} else if err != nil {
-			return err
-		}
+	if _, ok := got[p.triggerID]; !ok {
+		return errLeaseLost
 	}
 	return nil
 }
